@@ -1,0 +1,91 @@
+"""Shared building blocks: tensor -> tensor functions made only of built-in, tfmot-friendly layers.
+
+Every block names its layers from the `name` it is given (`{name}_conv`, `{name}_bn`,
+`{name}_relu`), so TensorBoard histograms, pruning/QAT selection and weight loading read by name.
+"""
+from __future__ import annotations
+
+import tf_keras as keras
+
+layers = keras.layers
+
+
+def conv_bn_act(x, filters: int, kernel_size: int = 3, *, strides: int = 1, activation: str | None = "relu",
+                batch_norm: bool = True, name: str):
+    """Conv -> BatchNorm -> Activation (the pattern tfmot folds and quantizes).
+
+    The conv has no bias when BatchNorm follows (BN's beta plays that role). `activation=None`
+    leaves the output linear, with no Activation layer.
+    """
+    x = layers.Conv2D(filters, kernel_size, strides=strides, padding="same", use_bias=not batch_norm,
+                      kernel_initializer="he_normal", name=f"{name}_conv")(x)
+    if batch_norm:
+        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    if activation:
+        x = layers.Activation(activation, name=f"{name}_{activation}")(x)
+    return x
+
+
+def upsample_concat(skip, x, *, name: str):
+    """Nearest-neighbour 2x upsampling of `x`, concatenated after `skip` (encoder tensor first, paper 002 Eq. 6)."""
+    x = layers.UpSampling2D(2, interpolation="nearest", name=f"{name}_up")(x)
+    return layers.Concatenate(name=f"{name}_concat")([skip, x])
+
+
+def multires_block(x, filters: int, *, alpha: float = 1.67, batch_norm: bool = True, name: str):
+    """MultiRes block (paper 002 Eqs. 10-13; Ibtehaz & Rahman 2020), followed by the stage ReLU.
+
+    Three chained 3x3 convs (m1 -> m2 -> m3, receptive fields 3, 5, 7) with 1/6, 2/6, 3/6 of
+    W = alpha * filters channels, concatenated and added to a learned 1x1 shortcut. The paper
+    writes an identity shortcut (Eq. 13) but discusses "kernels of skip connections" inside the
+    block (section 4.5), and an identity cannot change the channel count between stages, so the
+    shortcut is a 1x1 conv as in the original MultiResUNet.
+    """
+    w = alpha * filters
+    f1, f2, f3 = int(w * 0.167), int(w * 0.333), int(w * 0.5)
+    shortcut = conv_bn_act(x, f1 + f2 + f3, 1, activation=None, batch_norm=batch_norm, name=f"{name}_shortcut")
+    m1 = conv_bn_act(x, f1, 3, batch_norm=batch_norm, name=f"{name}_m1")
+    m2 = conv_bn_act(m1, f2, 3, batch_norm=batch_norm, name=f"{name}_m2")
+    m3 = conv_bn_act(m2, f3, 3, batch_norm=batch_norm, name=f"{name}_m3")
+    x = layers.Concatenate(name=f"{name}_concat")([m1, m2, m3])
+    x = layers.Add(name=f"{name}_add")([x, shortcut])
+    return layers.Activation("relu", name=f"{name}_relu")(x)
+
+
+def res_path(x, filters: int, length: int, *, batch_norm: bool = True, name: str):
+    """Res path (paper 002 Eqs. 14-15): `length` repetitions of ReLU(Conv1x1(x)) + ReLU(Conv3x3(x)).
+
+    The paper puts a ReLU on each branch before the sum (the original MultiResUNet activates after
+    it) and repeats the unit 4 times at every level. Layers: `{name}_{i}_conv1x1_*`, `{name}_{i}_conv3x3_*`.
+    """
+    for i in range(length):
+        a = conv_bn_act(x, filters, 1, batch_norm=batch_norm, name=f"{name}_{i}_conv1x1")
+        b = conv_bn_act(x, filters, 3, batch_norm=batch_norm, name=f"{name}_{i}_conv3x3")
+        x = layers.Add(name=f"{name}_{i}_add")([a, b])
+    return x
+
+
+def segmentation_head(x, num_classes: int, activation: str | None, *, name: str = "head"):
+    """1x1 conv to `num_classes` maps, then the output activation in float32 (None gives logits)."""
+    x = layers.Conv2D(num_classes, 1, name=f"{name}_conv")(x)
+    if activation:
+        x = layers.Activation(activation, dtype="float32", name=f"{name}_{activation}")(x)
+    return x
+
+
+def check_input_shape(input_shape, stride: int, model: str) -> tuple[int, int, int]:
+    """Validate (H, W, C): H and W must be divisible by the model's total stride."""
+    if len(input_shape) != 3:
+        raise ValueError(f"{model}: input_shape must be (height, width, channels), got {tuple(input_shape)}")
+    h, w, c = (int(v) for v in input_shape)
+    for side, v in (("height", h), ("width", w)):
+        if v % stride or v <= 0:
+            up = max(stride, -(-v // stride) * stride)
+            raise ValueError(f"{model}: input {side} {v} is not divisible by the model's stride {stride}; "
+                             f"use {up} (or {max(stride, up - stride)})")
+    return h, w, c
+
+
+def scaled(filters: int, width: float) -> int:
+    """Channel count scaled by a width multiplier (at least 1)."""
+    return max(1, int(round(filters * width)))

@@ -1,0 +1,54 @@
+"""Parameter and FLOP counts, with multiplications and additions counted separately (as paper 002's Table 4).
+
+Convolutions and dense layers cost `2 * k*k*Cin - 1` per output value plus one add for the bias;
+BatchNorm 2 (scale and shift), element-wise activations 1, `Add` (n - 1), 2x2 max-pooling 3 per
+output value; reshaping layers (upsampling, concatenation) cost nothing. Written by hand because
+TensorFlow's profiler counts a different convention and needs a frozen graph.
+"""
+from __future__ import annotations
+
+import numpy as np
+import tf_keras as keras
+
+layers = keras.layers
+
+
+def _elements(shape) -> int:
+    return int(np.prod([d for d in shape[1:]]))
+
+
+def layer_flops(layer) -> int:
+    """FLOPs of one layer for one input image (batch dimension ignored)."""
+    out = layer.output_shape
+    if isinstance(out, list):
+        out = out[0]
+    n = _elements(out)
+    if isinstance(layer, layers.DepthwiseConv2D):
+        kh, kw = layer.kernel_size
+        return n * (2 * kh * kw - 1 + int(layer.use_bias))
+    if isinstance(layer, layers.Conv2D):  # also SeparableConv2D's pointwise part is not handled here
+        kh, kw = layer.kernel_size
+        cin = layer.input_shape[-1] // layer.groups
+        return n * (2 * kh * kw * cin - 1 + int(layer.use_bias))
+    if isinstance(layer, layers.Dense):
+        return n * (2 * layer.input_shape[-1] - 1 + int(layer.use_bias))
+    if isinstance(layer, layers.BatchNormalization):
+        return 2 * n
+    if isinstance(layer, (layers.Activation, layers.ReLU)):
+        return n
+    if isinstance(layer, (layers.Add, layers.Multiply)):
+        return n * (len(layer.input_shape) - 1)
+    if isinstance(layer, (layers.MaxPooling2D, layers.AveragePooling2D)):
+        ph, pw = layer.pool_size
+        return n * (ph * pw - 1)
+    return 0
+
+
+def count_flops(model) -> int:
+    """Total FLOPs (mult and add separately) of `model` for one input at its built input shape."""
+    return sum(layer_flops(layer) for layer in model.layers)
+
+
+def count_params(model) -> int:
+    """All weights, trainable and not (BatchNorm moving statistics included), as Keras counts them."""
+    return int(model.count_params())

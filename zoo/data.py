@@ -1,0 +1,327 @@
+"""Datasets: a folder with `images/` and `masks/` matched by file stem, read into a `tf.data` pipeline.
+
+Arrays: images are float32 (H, W, C) in [0, 1] (no normalisation layer lives in the models, so
+this is the one preprocessing step, shared by training, evaluation and INT8 calibration); masks
+are float32 (H, W, 1) in {0, 1}.
+
+Readers: TIFF through `tifffile` (OpenCV reads multi-sample TIFFs as grey), everything else
+through OpenCV (PNG 8/16-bit, grey, RGBA, JPEG, BMP), with Pillow as a fallback for what OpenCV
+cannot decode (palette GIF, exotic BMP). A file that none can read raises `DataError` naming it.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp", ".ppm", ".pgm", ".pbm",
+                  ".jp2", ".exr", ".hdr", ".pnm", ".sr", ".ras"}
+# Suffixes other datasets append to mask stems (ISIC "_segmentation", PH2 "_lesion", ...).
+MASK_STEM_SUFFIXES = re.compile(r"(_mask|_masks|_segmentation|_seg|_gt|_lesion|_label|_labels|_anno)$", re.I)
+
+
+class DataError(ValueError):
+    """A problem with the user's data; its message is one line that names the file."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How files become model inputs.
+
+    Attributes:
+        image_size: (height, width) of the model input.
+        channels: 3 (RGB) or 1 (grey) model input channels.
+        mask_threshold: foreground where mask > threshold x full scale (0.5 -> > 127 for 8-bit).
+        mask_invert: foreground is black in the mask files (e.g. MP-Set).
+        fit: "resize" stretches to `image_size`; "pad" keeps the aspect ratio and pads right/bottom.
+    """
+
+    image_size: tuple[int, int] = (256, 256)
+    channels: int = 3
+    mask_threshold: float = 0.5
+    mask_invert: bool = False
+    fit: str = "resize"
+
+    def __post_init__(self):
+        if self.fit not in ("resize", "pad"):
+            raise ValueError(f"fit must be 'resize' or 'pad', got {self.fit!r}")
+        if self.channels not in (1, 3):
+            raise ValueError(f"channels must be 1 or 3, got {self.channels}")
+
+
+# --- reading files ---------------------------------------------------------------------------
+
+def _read_raw(path: Path) -> np.ndarray:
+    """Decode a file to an array (H, W) or (H, W, C) in RGB order, keeping its bit depth."""
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    if path.suffix.lower() in (".tif", ".tiff"):
+        import tifffile
+
+        try:
+            arr = tifffile.imread(path)
+            return arr[0] if arr.ndim == 4 else arr  # multi-page: first page
+        except Exception as e:  # fall through to OpenCV / Pillow
+            log.debug("tifffile failed on %s: %s", path, e)
+    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if arr is not None:
+        if arr.ndim == 3 and arr.shape[2] == 3:
+            return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
+        if arr.ndim == 3 and arr.shape[2] == 4:
+            return cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA)
+        return arr
+    try:
+        from PIL import Image, UnidentifiedImageError
+
+        with Image.open(path) as im:
+            if im.mode in ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV"):
+                im = im.convert("RGBA" if "A" in im.mode or "transparency" in im.info else "RGB")
+            return np.array(im)
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise DataError(f"{path}: cannot decode image ({e.__class__.__name__}: {e})") from None
+
+
+def _to_unit_float(arr: np.ndarray, path: Path) -> np.ndarray:
+    """Scale any pixel type to float32 in [0, 1] by its full scale (bool, uint8/16/32, float)."""
+    if arr.dtype == bool:
+        return arr.astype(np.float32)
+    if np.issubdtype(arr.dtype, np.integer):
+        return arr.astype(np.float32) / float(np.iinfo(arr.dtype).max)
+    if np.issubdtype(arr.dtype, np.floating):
+        arr = arr.astype(np.float32)
+        if not np.isfinite(arr).all():
+            raise DataError(f"{path}: image has NaN or infinite values")
+        hi = float(arr.max()) if arr.size else 0.0
+        return arr / hi if hi > 1.0 else arr
+    raise DataError(f"{path}: unsupported pixel type {arr.dtype}")
+
+
+def read_image(path, channels: int = 3) -> np.ndarray:
+    """Read an image as float32 (H, W, channels) in [0, 1]. Alpha is dropped, grey is repeated to RGB."""
+    path = Path(path)
+    arr = _to_unit_float(_read_raw(path), path)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4):
+        raise DataError(f"{path}: unexpected image shape {arr.shape}")
+    if arr.shape[2] in (2, 4):  # grey+alpha or RGBA: drop alpha
+        arr = arr[..., :-1]
+    if channels == 3 and arr.shape[2] == 1:
+        arr = np.repeat(arr, 3, axis=2)
+    elif channels == 1 and arr.shape[2] == 3:
+        arr = cv2.cvtColor(arr, cv2.COLOR_RGB2GRAY)[..., None]
+    return np.ascontiguousarray(arr)
+
+
+def read_mask(path, threshold: float = 0.5, invert: bool = False) -> np.ndarray:
+    """Read a mask as float32 (H, W, 1) in {0, 1}.
+
+    Colour masks are reduced by their maximum channel (alpha ignored). Integer masks whose values
+    are all 0/1 are label maps and kept as they are; others are compared with `threshold` x full scale.
+    """
+    path = Path(path)
+    raw = _read_raw(path)
+    if raw.ndim == 3:
+        raw = raw[..., :3].max(axis=2) if raw.shape[2] >= 3 else raw[..., 0]
+    if raw.ndim != 2:
+        raise DataError(f"{path}: unexpected mask shape {raw.shape}")
+    if np.issubdtype(raw.dtype, np.integer) and raw.size and raw.max() <= 1:
+        fg = raw > 0
+    else:
+        fg = _to_unit_float(raw, path) > threshold
+    if invert:
+        fg = ~fg
+    return fg.astype(np.float32)[..., None]
+
+
+# --- finding pairs ---------------------------------------------------------------------------
+
+def _images_in(folder: Path) -> dict[str, Path]:
+    files: dict[str, Path] = {}
+    for p in sorted(folder.iterdir()):
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."):
+            if p.stem in files:
+                log.warning("%s: duplicate stem %r (also %s); using the first", p, p.stem, files[p.stem].name)
+                continue
+            files[p.stem] = p
+    return files
+
+
+def find_pairs(root) -> list[tuple[Path, Path]]:
+    """(image, mask) paths from `root/images` and `root/masks`, matched by stem, sorted by stem.
+
+    Mask stems may carry a common suffix (`_mask`, `_segmentation`, `_lesion`, ...). Unmatched
+    files are logged and skipped; no pair at all raises `DataError`.
+    """
+    root = Path(root)
+    img_dir, mask_dir = root / "images", root / "masks"
+    for d in (root, img_dir, mask_dir):
+        if not d.is_dir():
+            raise DataError(f"{d}: folder not found (a dataset is a folder with images/ and masks/)")
+    images = _images_in(img_dir)
+    masks = {MASK_STEM_SUFFIXES.sub("", s) if s not in images else s: p for s, p in _images_in(mask_dir).items()}
+    pairs = [(images[s], masks[s]) for s in sorted(images) if s in masks]
+    missing_mask = sorted(set(images) - set(masks))
+    missing_image = sorted(set(masks) - set(images))
+    if missing_mask:
+        log.warning("%d images without a mask skipped (first: %s)", len(missing_mask), images[missing_mask[0]])
+    if missing_image:
+        log.warning("%d masks without an image skipped (first: %s)", len(missing_image), masks[missing_image[0]])
+    if not pairs:
+        raise DataError(f"{root}: no image/mask pairs with matching file stems found")
+    return pairs
+
+
+# --- splits ----------------------------------------------------------------------------------
+
+def split_pairs(pairs, *, val_fraction=0.1, test_fraction=0.2, seed=0):
+    """Deterministic shuffled train/val/test split. Returns three lists."""
+    idx = np.random.default_rng(seed).permutation(len(pairs))
+    n_test = int(round(len(pairs) * test_fraction))
+    n_val = int(round(len(pairs) * val_fraction))
+    if len(pairs) - n_test - n_val < 1:
+        raise DataError(f"{len(pairs)} pairs are too few for val {val_fraction} and test {test_fraction} fractions")
+    test, val, train = idx[:n_test], idx[n_test:n_test + n_val], idx[n_test + n_val:]
+    return [pairs[i] for i in train], [pairs[i] for i in val], [pairs[i] for i in test]
+
+
+def kfold_pairs(pairs, *, folds=5, fold=0, val_fraction=0.1, seed=0):
+    """Fold `fold` of a deterministic k-fold split: that fold is the test set, and `val_fraction`
+    of the rest is validation (paper 002: 5 folds, 72 / 8 / 20 %). Returns (train, val, test)."""
+    if not 0 <= fold < folds:
+        raise ValueError(f"fold must be in [0, {folds}), got {fold}")
+    idx = np.random.default_rng(seed).permutation(len(pairs))
+    parts = np.array_split(idx, folds)
+    test = parts[fold]
+    rest = np.concatenate([p for i, p in enumerate(parts) if i != fold])
+    n_val = int(round(len(rest) * val_fraction))
+    val, train = rest[:n_val], rest[n_val:]
+    return [pairs[i] for i in train], [pairs[i] for i in val], [pairs[i] for i in test]
+
+
+def read_folds_csv(path) -> dict[str, int]:
+    """A `stem,fold` CSV (as shipped with MP-Set) as a dict."""
+    with open(path, newline="") as f:
+        return {row["stem"]: int(row["fold"]) for row in csv.DictReader(f)}
+
+
+# --- geometry --------------------------------------------------------------------------------
+
+def fit_to_size(image, mask, cfg: DataConfig, fill=0.0):
+    """Resize (or letterbox with `fill`) an image and its mask to `cfg.image_size`."""
+    h, w = cfg.image_size
+    ih, iw = image.shape[:2]
+    if cfg.fit == "resize":
+        sh, sw = h, w
+    else:
+        s = min(h / ih, w / iw)
+        sh, sw = max(1, round(ih * s)), max(1, round(iw * s))
+    if (ih, iw) != (sh, sw):
+        interp = cv2.INTER_AREA if sh < ih else cv2.INTER_LINEAR
+        image = cv2.resize(image, (sw, sh), interpolation=interp).reshape(sh, sw, -1)
+        if mask is not None:
+            mask = (cv2.resize(mask, (sw, sh), interpolation=cv2.INTER_LINEAR) > 0.5).astype(np.float32)[..., None]
+    if (sh, sw) != (h, w):
+        image = np.pad(image, ((0, h - sh), (0, w - sw), (0, 0)), constant_values=0)
+        image[sh:, :] = fill
+        image[:, sw:] = fill
+        if mask is not None:
+            mask = np.pad(mask, ((0, h - sh), (0, w - sw), (0, 0)))
+    return image, mask
+
+
+def restore_size(prob: np.ndarray, original_hw, cfg: DataConfig) -> np.ndarray:
+    """Map a model-size probability map (H, W, C) back to the original image size (inverse of `fit_to_size`)."""
+    oh, ow = original_hw
+    h, w = cfg.image_size
+    if cfg.fit == "pad":
+        s = min(h / oh, w / ow)
+        prob = prob[:max(1, round(oh * s)), :max(1, round(ow * s))]
+    out = cv2.resize(prob, (ow, oh), interpolation=cv2.INTER_LINEAR)
+    return out.reshape(oh, ow, -1)
+
+
+def load_pair(pair, cfg: DataConfig, fill=0.0):
+    """Read, binarise and fit one (image, mask) pair to the model size."""
+    img_path, mask_path = pair
+    image = read_image(img_path, cfg.channels)
+    mask = read_mask(mask_path, cfg.mask_threshold, cfg.mask_invert)
+    if image.shape[:2] != mask.shape[:2]:
+        raise DataError(f"{mask_path}: mask size {mask.shape[1]}x{mask.shape[0]} differs from image "
+                        f"{img_path.name} size {image.shape[1]}x{image.shape[0]}")
+    return fit_to_size(image, mask, cfg, fill)
+
+
+def load_arrays(pairs, cfg: DataConfig):
+    """All pairs as stacked arrays (N, H, W, C) and (N, H, W, 1) at model size."""
+    loaded = [load_pair(p, cfg) for p in pairs]
+    return np.stack([x for x, _ in loaded]), np.stack([y for _, y in loaded])
+
+
+def mean_pixel(pairs, cfg: DataConfig, max_images=200) -> tuple[float, ...]:
+    """Mean pixel value per channel over (up to `max_images` of) the images: paper 002's fill value."""
+    step = max(1, len(pairs) // max_images)
+    means = [read_image(p[0], cfg.channels).reshape(-1, cfg.channels).mean(0) for p in pairs[::step]]
+    return tuple(float(v) for v in np.mean(means, axis=0))
+
+
+# --- augmentation and tf.data ----------------------------------------------------------------
+
+def make_augmentation(fill=0.0, *, shift=0.2, rotate=45.0, scale=(0.9, 1.1), flips=True, brightness_contrast=0.2):
+    """Albumentations pipeline applied identically to image and mask (paper 002: 20 % shift,
+    45 degree rotation, flips, empty space filled with the dataset's mean pixel; mask filled with 0)."""
+    import albumentations as A
+
+    ops = []
+    if flips:
+        ops += [A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5)]
+    ops.append(A.Affine(translate_percent=(-shift, shift), rotate=(-rotate, rotate), scale=scale,
+                        border_mode=cv2.BORDER_CONSTANT, fill=fill, fill_mask=0, p=0.8))
+    if brightness_contrast:
+        ops.append(A.RandomBrightnessContrast(brightness_contrast, brightness_contrast, p=0.5))
+    return A.Compose(ops)
+
+
+def make_dataset(pairs, cfg: DataConfig, *, batch_size=8, augment=None, shuffle=False, seed=0, cache=True,
+                 fill=0.0):
+    """A `tf.data.Dataset` of (image, mask) batches that decodes in parallel, caches and prefetches.
+
+    Decoding and fitting run once per file when `cache` is on (the data sets here fit in memory);
+    augmentation runs every epoch after the cache, so each epoch sees new transforms.
+    """
+    import tensorflow as tf
+
+    h, w = cfg.image_size
+    paths = np.array([[str(a), str(b)] for a, b in pairs])
+
+    def _load(i):
+        img, mask = load_pair(tuple(Path(p) for p in paths[int(i)]), cfg, fill)
+        return img.astype(np.float32), mask.astype(np.float32)
+
+    def _augment(img, mask):
+        out = augment(image=img, mask=mask)
+        return np.clip(out["image"], 0, 1).astype(np.float32), out["mask"].astype(np.float32)
+
+    def _set_shapes(img, mask):
+        img.set_shape((h, w, cfg.channels))
+        mask.set_shape((h, w, 1))
+        return img, mask
+
+    ds = tf.data.Dataset.range(len(pairs))
+    ds = ds.map(lambda i: tf.numpy_function(_load, [i], (tf.float32, tf.float32)),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).map(_set_shapes)
+    if cache:
+        ds = ds.cache()
+    if shuffle:
+        ds = ds.shuffle(len(pairs), seed=seed, reshuffle_each_iteration=True)
+    if augment is not None:
+        ds = ds.map(lambda x, y: tf.numpy_function(_augment, [x, y], (tf.float32, tf.float32)),
+                    num_parallel_calls=tf.data.AUTOTUNE).map(_set_shapes)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

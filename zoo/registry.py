@@ -1,0 +1,53 @@
+"""One registry of models: `@register_model` on a builder makes it buildable by name."""
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from typing import Callable
+
+_MODELS: dict[str, Callable] = {}
+_PAPER: dict[str, dict] = {}
+
+
+def register_model(fn: Callable | None = None, *, paper: dict | None = None):
+    """Register a builder under its function name; raises on a duplicate name.
+
+    Usable bare (`@register_model`) or with the paper's reference figures
+    (`@register_model(paper={"params": 21.9776e6, "flops": 329.7e9, "input_shape": (512, 512, 3)})`).
+    """
+
+    def wrap(f: Callable) -> Callable:
+        name = f.__name__
+        if name in _MODELS:
+            raise ValueError(f"model {name!r} is already registered")
+        _MODELS[name] = f
+        _PAPER[name] = dict(paper or {})
+        return f
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def unknown_model_message(name: str) -> str:
+    """One-line error text for an unknown model name, with the closest registered names."""
+    close = difflib.get_close_matches(name, _MODELS, n=3, cutoff=0.5)
+    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return f"unknown model {name!r}.{hint} Known models: {', '.join(sorted(_MODELS))}"
+
+
+def build_model(name: str, **kwargs):
+    """Build a registered model by name; keyword arguments go to its builder (`activation=None` gives logits)."""
+    if name not in _MODELS:
+        raise KeyError(unknown_model_message(name))
+    return _MODELS[name](**kwargs)
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Sorted registered model names matching a shell-style pattern."""
+    return sorted(n for n in _MODELS if fnmatch.fnmatch(n, pattern))
+
+
+def get_model_info(name: str) -> dict:
+    """The paper's reference figures for a model (params, flops, input_shape, source), possibly empty."""
+    if name not in _MODELS:
+        raise KeyError(unknown_model_message(name))
+    return dict(_PAPER[name])
