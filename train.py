@@ -93,6 +93,10 @@ def parse_args(argv=None) -> tuple[RunConfig, argparse.Namespace]:
     g.add_argument("--output", default=d.output, help="runs are written to OUTPUT/<model>-<time>/")
     g.add_argument("--name", default=None, help="run folder name instead of <model>-<time>")
     g.add_argument("--histogram-freq", type=int, default=d.histogram_freq, help="epochs between weight histograms (0 = off)")
+    from deploy.__main__ import add_deploy_arguments
+
+    add_deploy_arguments(p, quantize_default=())
+    g.add_argument("--export-dir", default=None, help="where --quantize/--prune files go (default tflite_models/<model>)")
     a = p.parse_args(argv)
 
     if a.model not in zoo.list_models():
@@ -107,6 +111,8 @@ def parse_args(argv=None) -> tuple[RunConfig, argparse.Namespace]:
         assert len(size) == 2 and min(size) > 0
     except (ValueError, AssertionError):
         p.error(f"--image-size expects N or HxW, got {a.image_size!r}")
+    if a.prune is not None and not 0 < a.prune < 1:
+        p.error(f"--prune expects a sparsity between 0 and 1, got {a.prune}")
     if a.fold is not None and not 0 <= a.fold < max(a.folds, 1):
         p.error(f"--fold {a.fold} needs --folds greater than {a.fold}")
     fields = {f.name for f in dataclasses.fields(RunConfig)}
@@ -214,8 +220,23 @@ def main(argv=None) -> int:
         splits = data.split_pairs(pairs, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, seed=cfg.seed)
         final = train_one(cfg, run_dir, splits)
 
+    if args.quantize or args.prune:
+        export_for_deployment(args, run_dir)
     print_summary(cfg, run_dir, final, len(pairs))
     return 0
+
+
+def export_for_deployment(args, run_dir: Path) -> Path:
+    """Compress and export the run's best model (first fold with --folds); the report lands beside the files."""
+    from deploy.__main__ import options_from_args
+    from deploy.pipeline import deploy_saved_model
+
+    cfg = json.loads((run_dir / "config.json").read_text())
+    fold_dir = run_dir if (run_dir / "best.keras").exists() else sorted(run_dir.glob("fold*"))[0]
+    out = Path(args.export_dir) if args.export_dir else ROOT / "tflite_models" / cfg["model"]
+    deploy_saved_model(fold_dir / "best.keras", cfg, options_from_args(args), out)
+    print(f"deployment files and report.md in {out}")
+    return out
 
 
 def print_summary(cfg: RunConfig, run_dir: Path, metrics: dict, n_pairs: int) -> None:

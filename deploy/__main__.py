@@ -1,0 +1,81 @@
+"""python -m deploy RUN_DIR_OR_MODEL.keras: convert and report for an existing model.
+
+A run folder (from train.py) supplies the model (best.keras), data, preprocessing and the held-out
+split through its config.json; a bare .keras file needs --data.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from deploy.pipeline import QUANTIZE_CHOICES, TARGET_CHOICES, DeployOptions, deploy_saved_model
+from zoo import data
+
+
+def _csv(choices):
+    def parse(text):
+        items = tuple(t for t in text.split(",") if t)
+        bad = [t for t in items if t not in choices]
+        if bad:
+            raise argparse.ArgumentTypeError(f"unknown {bad}; choose from {', '.join(choices)}")
+        return items
+    return parse
+
+
+def add_deploy_arguments(p: argparse.ArgumentParser, *, quantize_default=("int8",)) -> None:
+    """The compression/export flags, shared with train.py."""
+    g = p.add_argument_group("compression and export")
+    g.add_argument("--quantize", type=_csv(QUANTIZE_CHOICES), default=quantize_default,
+                   help=f"comma list of {','.join(QUANTIZE_CHOICES)} (fp32 TFLite is always written)")
+    g.add_argument("--targets", type=_csv(TARGET_CHOICES), default=("tflite",),
+                   help=f"comma list of {','.join(TARGET_CHOICES)}")
+    g.add_argument("--prune", type=float, default=None, metavar="SPARSITY", help="magnitude-prune to this sparsity, e.g. 0.5")
+    g.add_argument("--prune-schedule", choices=("polynomial", "constant"), default="polynomial")
+    g.add_argument("--prune-2by4", action="store_true", help="structured 2:4 sparsity instead of a schedule")
+    g.add_argument("--finetune-epochs", type=int, default=2, help="epochs of pruning / QAT fine-tuning")
+    g.add_argument("--ram-budget", type=int, default=512 * 1024, help="TFLM arena budget in bytes")
+    g.add_argument("--flash-budget", type=int, default=1024 * 1024, help="flash budget in bytes")
+
+
+def options_from_args(a) -> DeployOptions:
+    if a.prune is not None and not 0 < a.prune < 1:
+        raise ValueError(f"--prune expects a sparsity between 0 and 1, got {a.prune}")
+    return DeployOptions(quantize=a.quantize, targets=a.targets, prune=a.prune, prune_schedule=a.prune_schedule,
+                         prune_2_by_4=a.prune_2by4, finetune_epochs=a.finetune_epochs, ram_budget=a.ram_budget,
+                         flash_budget=a.flash_budget)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m deploy", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("source", help="a train.py run folder or a .keras model file")
+    p.add_argument("--data", help="dataset folder (default: the run's)")
+    p.add_argument("--mask-invert", action="store_true")
+    p.add_argument("--output", help="output folder (default: tflite_models/<model>)")
+    add_deploy_arguments(p)
+    a = p.parse_args(argv)
+
+    src = Path(a.source)
+    cfg = json.loads((src / "config.json").read_text()) if src.is_dir() else {}
+    model_path = src / "best.keras" if src.is_dir() else src
+    if not model_path.is_file():
+        p.error(f"{model_path}: model file not found")
+    if a.data:
+        cfg["data"] = a.data
+    if not cfg.get("data"):
+        p.error("a bare .keras file needs --data DATASET_FOLDER")
+    cfg.setdefault("mask_invert", a.mask_invert)
+    try:
+        out = deploy_saved_model(model_path, cfg, options_from_args(a), a.output)
+    except (data.DataError, ValueError, OSError, RuntimeError) as e:
+        print(f"error: {str(e).splitlines()[0] if str(e) else e.__class__.__name__}", file=sys.stderr)
+        return 2
+    print((out / "report.md").read_text())
+    print(f"files in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

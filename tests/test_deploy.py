@@ -1,0 +1,166 @@
+"""deploy/: every zoo model converts to INT8 (PTQ and QAT) and runs in LiteRT, small ones in
+TFLite-Micro; a model trained on real images keeps its Dice after INT8; Edge TPU fallbacks and
+conversion failures are reported in one line; ONNX and the C array are checked."""
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras as keras
+
+import train
+import zoo
+from conftest import shared_dataset
+from deploy import compress, convert, edgetpu, export, tflm
+from deploy.pipeline import DeployOptions
+from zoo import data
+from zoo.losses import get_loss
+
+MCU_SIZED = ("quarter_multiresunet", "half_multiresunet")
+
+
+def _images(n=3, shape=(32, 32, 3), seed=0):
+    return np.random.default_rng(seed).random((n, *shape), dtype=np.float32)
+
+
+@pytest.mark.parametrize("name", zoo.list_models())
+def test_every_model_converts_ptq_and_qat_int8(name):
+    import tensorflow_model_optimization as tfmot
+
+    model = zoo.build_model(name, input_shape=(32, 32, 3))
+    x = _images()
+    cal = [x[i:i + 1] for i in range(3)]
+    for blob in (convert.to_tflite(model, "int8", cal),
+                 convert.to_tflite(tfmot.quantization.keras.quantize_model(model), "qat", cal)):
+        lite = convert.LiteRTModel(blob)
+        assert lite.input["dtype"] == np.int8 and lite.output["dtype"] == np.int8
+        assert list(lite.input["shape"]) == [1, 32, 32, 3]  # batch 1, static
+        y = lite.predict(x)
+        assert y.shape == (3, 32, 32, 1) and np.isfinite(y).all()
+        if name in MCU_SIZED:
+            arena = tflm.smallest_arena(blob)
+            assert tflm.fits(blob, arena) and not tflm.fits(blob, arena - 2048)
+            xq = lite.quantize_input(x[:1])
+            assert np.array_equal(tflm.run(blob, xq, arena),
+                                  convert.LiteRTModel(blob, op_resolver=_ref()).invoke_raw(xq))
+
+
+def _ref():
+    from ai_edge_litert.interpreter import OpResolverType
+
+    return OpResolverType.BUILTIN_REF
+
+
+def test_float_modes_match_keras():
+    model = zoo.build_model("quarter_multiresunet", input_shape=(32, 32, 3))
+    x = _images(1)
+    ref = model.predict(x, verbose=0)
+    for mode, tol in (("fp32", 1e-5), ("fp16", 5e-3), ("dynamic", 0.1)):
+        assert np.abs(convert.LiteRTModel(convert.to_tflite(model, mode))(x) - ref).max() < tol, mode
+    with pytest.raises(ValueError, match="representative_data"):
+        convert.to_tflite(model, "int8")
+    with pytest.raises(ValueError, match="unknown quantization mode"):
+        convert.to_tflite(model, "int4")
+
+
+def test_conversion_failure_is_one_line_naming_the_op():
+    inp = keras.Input((8, 8, 1))
+    out = keras.layers.Lambda(lambda t: tf.math.atan(t), name="atan_layer")(inp)  # no TFLite builtin
+    model = keras.Model(inp, out, name="odd")
+    with pytest.raises(convert.ConversionError) as err:
+        convert.to_tflite(model, "int8", [np.ones((1, 8, 8, 1), np.float32)])
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith("odd -> int8:") and "Atan" in msg
+
+
+def test_edgetpu_check_flags_an_unsupported_op():
+    inp = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", name="c1")(inp)
+    x = keras.layers.LeakyReLU(0.1, name="leaky")(x)  # LEAKY_RELU: TFLite int8 yes, Edge TPU no
+    out = keras.layers.Conv2D(1, 1, activation="sigmoid", name="c2")(x)
+    blob = convert.to_tflite(keras.Model(inp, out), "int8", [_images(1, (16, 16, 3))])
+    result = edgetpu.check_static(blob)
+    assert result["first_fallback"].startswith("LEAKY_RELU")
+    assert 0 < result["mapped"] < result["ops"]
+    assert any("after the first unsupported op" in line for line in result["cpu_ops"])
+    good = convert.to_tflite(zoo.build_model("quarter_multiresunet", input_shape=(32, 32, 3)), "int8", [_images(1)])
+    assert edgetpu.check_static(good)["mapped_fraction"] == 1.0
+    fp32 = edgetpu.check_static(convert.to_tflite(keras.Model(inp, out), "fp32"))
+    assert fp32["mapped"] == 0 and "not 8-bit quantized" in fp32["first_fallback"]
+
+
+def test_onnx_and_c_array(tmp_path):
+    model = zoo.build_model("quarter_multiresunet", input_shape=(32, 32, 3))
+    onnx = export.to_onnx(model, tmp_path / "m.onnx", _images(1))
+    assert onnx["max_abs_diff"] < 1e-4 and onnx["bytes"] > 100_000
+    blob = convert.to_tflite(model, "int8", [_images(1)])
+    header, source = export.to_c_array(blob, tmp_path)
+    text = source.read_text()
+    assert f"g_model_len = {len(blob)};" in text and "alignas(16)" in text
+    values = bytes(int(v, 16) for v in text[text.index("{") + 1:text.index("}")].replace(",", " ").split())
+    assert values == blob
+    assert "extern const unsigned char g_model[];" in header.read_text()
+
+
+def test_pruning_reaches_target_sparsity_and_shrinks_gzip():
+    import gzip
+
+    model = zoo.build_model("quarter_multiresunet", input_shape=(32, 32, 3))
+    x = _images(8)
+    y = (x[..., :1] > 0.7).astype(np.float32)
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
+    before = len(gzip.compress(convert.to_tflite(model, "fp32")))
+    pruned, sparsity = compress.prune(model, ds, get_loss("bce"), sparsity=0.6, schedule="constant", epochs=2)
+    big = {k: v for k, v in sparsity.items() if k != "head_conv"}
+    assert all(abs(v - 0.6) < 0.05 for v in big.values()), big
+    assert not any("prune" in layer.name for layer in pruned.layers)  # wrappers stripped
+    after = len(gzip.compress(convert.to_tflite(pruned, "fp32")))
+    assert after < 0.75 * before
+    two_four, s24 = compress.prune(model, ds, get_loss("bce"), m_by_n=(2, 4), epochs=1)
+    assert abs(s24["stage0_mrb_m1_conv"] - 0.5) < 0.01  # 32 input channels: whole groups of 4
+
+
+def test_int8_keeps_dice_on_real_nuclei(tmp_path):
+    """Train a light model on real DSB2018 nuclei (96x96, a few CPU minutes), then PTQ INT8 and QAT."""
+    root = shared_dataset("dsb2018_nuclei")
+    code = train.main(["--model", "half_multiresunet", "--data", str(root), "--image-size", "96", "--epochs", "6",
+                       "--batch-size", "8", "--loss", "bce_dice", "--lr-schedule", "constant", "--lr", "3e-3",
+                       "--output", str(tmp_path), "--name", "nuclei", "--quantize", "int8,qat",
+                       "--targets", "tflite,tflm,edgetpu", "--finetune-epochs", "1",
+                       "--export-dir", str(tmp_path / "export")])
+    assert code == 0
+    report = json.loads((tmp_path / "export" / "report.json").read_text())
+    v = report["variants"]
+    float_dice = v["keras_float"]["scores"]["f1"]
+    assert float_dice > 0.6, float_dice  # the model really learned something
+    assert abs(v["tflite_int8"]["scores"]["f1"] - float_dice) <= 0.02
+    assert abs(v["tflite_qat"]["scores"]["f1"] - float_dice) <= 0.02
+    assert v["tflite_int8"]["bytes"] < 0.30 * v["tflite_fp32"]["bytes"]
+    assert v["tflite_int8"]["tflm"]["max_diff_vs_litert_ref"] == 0
+    assert v["tflite_int8"]["edgetpu"]["mapped_fraction"] == 1.0
+    for name in ("report.md", "predictions.png", "model_data.cc", "model_data.h",
+                 "half_multiresunet_96x96_int8.tflite", "half_multiresunet_96x96_qat.json"):
+        assert (tmp_path / "export" / name).is_file(), name
+
+
+def test_deploy_cli_on_a_run_folder(tmp_path, sample_data):
+    model = zoo.build_model("quarter_multiresunet", input_shape=(64, 64, 3))
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    model.save(run_dir / "best.keras")
+    (run_dir / "config.json").write_text(json.dumps({"data": str(sample_data), "loss": "bce", "seed": 0,
+                                                     "val_fraction": 0.1, "test_fraction": 0.2}))
+    from deploy.__main__ import main
+
+    assert main([str(run_dir), "--quantize", "int8", "--targets", "tflite,onnx", "--output", str(tmp_path / "o")]) == 0
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert report["eval_images"] == 8 and set(report["variants"]) == {"keras_float", "tflite_fp32", "tflite_int8"}
+    assert report["onnx"]["max_abs_diff"] < 1e-4
+    with pytest.raises(SystemExit) as e:
+        main([str(tmp_path / "nowhere.keras")])
+    assert e.value.code == 2
+
+
+def test_options_reject_unknown_modes():
+    with pytest.raises(ValueError, match="unknown quantize mode or target"):
+        DeployOptions(quantize=("int4",))
