@@ -20,7 +20,9 @@ def conv_bn_act(x, filters: int, kernel_size: int = 3, *, strides: int = 1, acti
     x = layers.Conv2D(filters, kernel_size, strides=strides, padding="same", use_bias=not batch_norm,
                       kernel_initializer="he_normal", name=f"{name}_conv")(x)
     if batch_norm:
-        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+        # momentum 0.9, not Keras' 0.99: short CPU runs of a few hundred steps otherwise evaluate
+        # with moving statistics still near their initial values.
+        x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
     if activation:
         x = layers.Activation(activation, name=f"{name}_{activation}")(x)
     return x
