@@ -202,7 +202,10 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     run_dir = Path(cfg.output) / (cfg.name or f"{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}")
-    run_dir.mkdir(parents=True, exist_ok=False)
+    if run_dir.exists():
+        print(f"error: {run_dir}: run folder already exists; choose another --name", file=sys.stderr)
+        return 2
+    run_dir.mkdir(parents=True)
     (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
 
     if cfg.folds:
