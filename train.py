@@ -93,6 +93,8 @@ def parse_args(argv=None) -> tuple[RunConfig, argparse.Namespace]:
     g.add_argument("--output", default=d.output, help="runs are written to OUTPUT/<model>-<time>/")
     g.add_argument("--name", default=None, help="run folder name instead of <model>-<time>")
     g.add_argument("--histogram-freq", type=int, default=d.histogram_freq, help="epochs between weight histograms (0 = off)")
+    g.add_argument("--analyze", action="store_true",
+                   help="after training, report which stages' kernels collapse (python -m zoo.histograms)")
     from deploy.__main__ import add_deploy_arguments
 
     add_deploy_arguments(p, quantize_default=())
@@ -225,6 +227,10 @@ def main(argv=None) -> int:
 
     if args.quantize or args.prune:
         export_for_deployment(args, run_dir)
+    if args.analyze:
+        from zoo.histograms import analyze_run
+
+        print(f"kernel-histogram report (which stages learn) in {analyze_run(run_dir)}")
     print_summary(cfg, run_dir, final, len(pairs))
     return 0
 
