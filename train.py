@@ -1,6 +1,9 @@
 """Train a zoo model on a folder of images and masks, with TensorBoard logs and checkpoints.
 
-Reads top to bottom: arguments -> config (saved before training) -> data -> model -> fit -> evaluate.
+Reads top to bottom: arguments -> data check -> config (saved before training) -> model -> fit -> evaluate.
+Bad arguments and bad data are a one-line `error:` and exit code 2 before anything is written; a
+training fault (non-finite loss, out of memory) is one line and exit code 1; Ctrl-C exits with 130.
+Every epoch is backed up, so `--resume RUN_DIR` continues an interrupted run where it stopped.
 """
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import argparse
 import ast
 import dataclasses
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -23,6 +27,7 @@ EXAMPLES = """examples:
   python train.py --model unet --data ../shared/data/kvasir_seg --image-size 256 --loss bce_dice
   python train.py --data ../shared/data/mpset_microplastics --mask-invert --folds 5
   python train.py --model quarter_multiresunet --model-arg respath_length=1 --width 2
+  python train.py --resume runs/half_multiresunet-20250101-120000   # continue an interrupted run
 """
 
 
@@ -36,6 +41,7 @@ class RunConfig:
     data: str = str(DEFAULT_DATA)
     mask_invert: bool = False
     mask_threshold: float = 0.5
+    strict: bool = False
     image_size: tuple = (256, 256)
     channels: int = 3
     fit: str = "resize"
@@ -55,13 +61,31 @@ class RunConfig:
     output: str = "runs"
     name: str | None = None
 
+    @classmethod
+    def from_json(cls, path: Path) -> "RunConfig":
+        """The config a run saved (settings this version does not know are ignored; new ones get defaults)."""
+        saved = json.loads(path.read_text())
+        known = {f.name for f in dataclasses.fields(cls)}
+        cfg = {k: v for k, v in saved.items() if k in known}
+        return cls(**{**cfg, "image_size": tuple(cfg.get("image_size", cls.image_size))})
+
+
+RESUME_MAY_CHANGE = ("epochs", "batch_size")  # flags --resume accepts: train longer, or smaller batches after OOM
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Argument errors are one line (`error: ...`, exit code 2) instead of the usage block."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see python train.py --help)\n")
+
 
 def parse_args(argv=None) -> tuple[RunConfig, argparse.Namespace]:
     from zoo.losses import LOSSES
     from zoo.training import LR_SCHEDULES, OPTIMIZERS
 
     d = RunConfig()
-    p = argparse.ArgumentParser(description=__doc__, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(description=__doc__, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group("model")
     g.add_argument("--model", default=d.model, help="registry name (see --list-models)")
     g.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
@@ -72,6 +96,8 @@ def parse_args(argv=None) -> tuple[RunConfig, argparse.Namespace]:
     g.add_argument("--data", default=d.data, help="folder with images/ and masks/ matched by file stem")
     g.add_argument("--mask-invert", action="store_true", help="foreground is black in the mask files")
     g.add_argument("--mask-threshold", type=float, default=d.mask_threshold, help="foreground where mask > this x full scale")
+    g.add_argument("--strict", action="store_true",
+                   help="stop at the first bad file; by default bad pairs are listed and skipped")
     g.add_argument("--image-size", default="256", help="model input size: N or HxW (divisible by the model's stride)")
     g.add_argument("--channels", type=int, choices=(1, 3), default=d.channels)
     g.add_argument("--fit", choices=("resize", "pad"), default=d.fit, help="stretch, or keep aspect ratio and pad")
@@ -92,6 +118,10 @@ def parse_args(argv=None) -> tuple[RunConfig, argparse.Namespace]:
     g = p.add_argument_group("output")
     g.add_argument("--output", default=d.output, help="runs are written to OUTPUT/<model>-<time>/")
     g.add_argument("--name", default=None, help="run folder name instead of <model>-<time>")
+    g.add_argument("--resume", metavar="RUN_DIR", default=None,
+                   help="continue an interrupted run from its last epoch, with its config.json "
+                        f"(only {', '.join('--' + k.replace('_', '-') for k in RESUME_MAY_CHANGE)} may change)")
+    g.add_argument("--overwrite", action="store_true", help="replace an existing run folder of the same name")
     g.add_argument("--histogram-freq", type=int, default=d.histogram_freq, help="epochs between weight histograms (0 = off)")
     g.add_argument("--analyze", action="store_true",
                    help="after training, report which stages' kernels collapse (python -m zoo.histograms)")
@@ -100,6 +130,8 @@ def parse_args(argv=None) -> tuple[RunConfig, argparse.Namespace]:
     add_deploy_arguments(p, quantize_default=())
     g.add_argument("--export-dir", default=None, help="where --quantize/--prune files go (default tflite_models/<model>)")
     a = p.parse_args(argv)
+    if a.resume:
+        return check_ranges(p, resumed_config(p, a)), a
 
     if a.model not in zoo.list_models():
         p.error(zoo.registry.unknown_model_message(a.model))
@@ -120,7 +152,43 @@ def parse_args(argv=None) -> tuple[RunConfig, argparse.Namespace]:
     fields = {f.name for f in dataclasses.fields(RunConfig)}
     cfg = RunConfig(**{**{k: v for k, v in vars(a).items() if k in fields}, "model_args": model_args,
                        "image_size": size})
-    return cfg, a
+    return check_ranges(p, cfg), a
+
+
+def check_ranges(p: argparse.ArgumentParser, cfg: RunConfig) -> RunConfig:
+    """Numbers that cannot work are argument errors before anything is read or written."""
+    if cfg.epochs < 1 or cfg.batch_size < 1:
+        p.error(f"--epochs and --batch-size must be at least 1, got {cfg.epochs} and {cfg.batch_size}")
+    if cfg.width <= 0:
+        p.error(f"--width must be positive, got {cfg.width:g}")
+    if not 0 <= cfg.mask_threshold < 1:
+        p.error(f"--mask-threshold is a fraction of full scale in [0, 1), got {cfg.mask_threshold:g}")
+    if cfg.folds == 1 or cfg.folds < 0:
+        p.error(f"--folds needs 2 or more folds (0 = one train/val/test split), got {cfg.folds}")
+    if not (0 <= cfg.val_fraction < 1 and 0 <= cfg.test_fraction < 1):
+        p.error(f"--val-fraction and --test-fraction must be in [0, 1), got {cfg.val_fraction:g} and {cfg.test_fraction:g}")
+    if not cfg.folds and cfg.val_fraction + cfg.test_fraction >= 1:
+        p.error(f"--val-fraction {cfg.val_fraction:g} plus --test-fraction {cfg.test_fraction:g} leaves no training data")
+    return cfg
+
+
+def resumed_config(p: argparse.ArgumentParser, a: argparse.Namespace) -> RunConfig:
+    """The config of the run in `--resume RUN_DIR`; flags that would change what the run is conflict with it."""
+    path = Path(a.resume) / "config.json"
+    if not path.is_file():
+        p.error(f"--resume {a.resume}: no config.json there (not a train.py run folder)")
+    try:
+        cfg = RunConfig.from_json(path)
+    except (ValueError, TypeError) as e:
+        p.error(f"{path}: unreadable run config ({e.__class__.__name__}: {e})")
+    given = [k for k, v in vars(a).items() if v != p.get_default(k)]
+    run_flags = {f.name for f in dataclasses.fields(RunConfig)} | {"model_arg", "image_size", "overwrite"}
+    conflicts = [k for k in given if k in run_flags and k not in RESUME_MAY_CHANGE]
+    if conflicts:
+        flag = {"augment": "--no-augment"}.get(conflicts[0], "--" + conflicts[0].replace("_", "-"))
+        p.error(f"{flag} conflicts with --resume: a resumed run keeps the settings in {path} "
+                "(start a new run to change them)")
+    return dataclasses.replace(cfg, **{k: getattr(a, k) for k in RESUME_MAY_CHANGE if k in given})
 
 
 def list_models_table() -> str:
@@ -139,8 +207,92 @@ def list_models_table() -> str:
     return "\n".join(rows) + "\nFLOPs count multiplications and additions separately, as paper 002 does."
 
 
+class UsageError(ValueError):
+    """Settings that cannot work with this data or model (one line; exit code 2, like argument errors)."""
+
+
+def check_data(cfg: RunConfig) -> list:
+    """Check every image/mask pair before training; print one line per skipped pair; return the usable pairs."""
+    from zoo import data, validate
+
+    dcfg = data.DataConfig(cfg.image_size, cfg.channels, cfg.mask_threshold, cfg.mask_invert, cfg.fit)
+    report = validate.validate_dataset(cfg.data, dcfg, strict=cfg.strict)
+    for problem in report.problems:
+        print(f"skipped {problem}", file=sys.stderr)
+    print(report.summary())
+    return report.pairs
+
+
+def make_splits(cfg: RunConfig, pairs) -> dict:
+    """{"": (train, val, test)}, or one entry per fold ("fold0", ...) with --folds; deterministic from --seed."""
+    from zoo import data
+
+    if not cfg.folds:
+        return {"": data.split_pairs(pairs, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction,
+                                     seed=cfg.seed)}
+    if cfg.folds > len(pairs):
+        raise UsageError(f"--folds {cfg.folds} is more than the {len(pairs)} usable pairs in {cfg.data}")
+    folds = [cfg.fold] if cfg.fold is not None else range(cfg.folds)
+    return {f"fold{k}": data.kfold_pairs(pairs, folds=cfg.folds, fold=k, val_fraction=cfg.val_fraction, seed=cfg.seed)
+            for k in folds}
+
+
+def check_model_and_batch(cfg: RunConfig, splits: dict) -> None:
+    """The batch fits the training split, and the model builds at this input size with these arguments."""
+    import tf_keras as keras
+
+    smallest = min(len(train) for train, _, _ in splits.values())
+    if cfg.batch_size > smallest:
+        raise UsageError(f"--batch-size {cfg.batch_size} is larger than the {smallest} training pairs of {cfg.data}; "
+                         f"lower --batch-size")
+    try:
+        zoo.build_model(cfg.model, input_shape=(*cfg.image_size, cfg.channels), width=cfg.width, **cfg.model_args)
+    except (ValueError, TypeError) as e:
+        if "stride" in str(e):
+            raise UsageError(f"--image-size: {e}") from None
+        given = " ".join(f"{k}={v!r}" for k, v in cfg.model_args.items()) or "(none)"
+        raise UsageError(f"cannot build {cfg.model} with --width {cfg.width:g} and --model-arg {given}: "
+                         f"{' '.join(str(e).split())}") from None
+    finally:
+        keras.backend.clear_session()
+
+
+def prepare_run_dir(cfg: RunConfig, args, pairs) -> Path:
+    """The run folder with config.json and pairs.json (the usable pairs, which fix the splits) written
+    atomically; an existing folder only with --resume (same pairs required) or --overwrite."""
+    from zoo import training
+
+    names = [[img.name, mask.name] for img, mask in pairs]
+    if args.resume:
+        run_dir = Path(args.resume)
+        if (run_dir / "pairs.json").is_file():
+            then = json.loads((run_dir / "pairs.json").read_text())
+            if then != names:
+                raise UsageError(f"{cfg.data}: the usable pairs changed since {run_dir} started ({len(then)} then, "
+                                 f"{len(names)} now), so its train/val/test split would change; restore the data "
+                                 "or start a new run")
+        training.remove_partial_files(run_dir)  # temporary files of a killed process
+    else:
+        run_dir = Path(cfg.output) / (cfg.name or f"{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}")
+        if run_dir.exists() and not args.overwrite:
+            raise UsageError(f"{run_dir}: run folder already exists; continue it with --resume {run_dir}, "
+                             "choose another --name, or replace it with --overwrite")
+        if run_dir.exists():
+            if not (run_dir / "config.json").is_file():
+                raise UsageError(f"{run_dir}: not a train.py run folder (no config.json); --overwrite only replaces runs")
+            shutil.rmtree(run_dir)
+        run_dir.mkdir(parents=True)
+        training.atomic_write_text(run_dir / "pairs.json", json.dumps(names, indent=0))
+    training.atomic_write_text(run_dir / "config.json", json.dumps(dataclasses.asdict(cfg), indent=2))
+    return run_dir
+
+
 def train_one(cfg: RunConfig, run_dir: Path, splits) -> dict:
-    """Train one model on (train, val, test) pairs; write checkpoints, logs and metrics.json."""
+    """Train one model on (train, val, test) pairs; write checkpoints, logs and metrics.json.
+
+    Each epoch ends with a backup in `run_dir/backup`. When one is there (an interrupted run), training
+    continues after that epoch with the optimizer state, learning-rate step and epoch counter restored,
+    appending to history.csv and the TensorBoard logs."""
     import numpy as np
     import tf_keras as keras
 
@@ -149,11 +301,18 @@ def train_one(cfg: RunConfig, run_dir: Path, splits) -> dict:
     from zoo.metrics import default_metrics
 
     train_pairs, val_pairs, test_pairs = splits
+    done = training.completed_epochs(run_dir / "backup")
+    if done >= cfg.epochs and (run_dir / "metrics.json").is_file():
+        print(f"{run_dir}: all {done} epochs were already done (--epochs N trains further)")
+        return json.loads((run_dir / "metrics.json").read_text())
+    history = training.trim_history(run_dir / "history.csv", done)  # drop an epoch logged but not backed up
+    if done:
+        print(f"{run_dir}: resuming after epoch {done} of {cfg.epochs}")
     keras.utils.set_random_seed(cfg.seed)
     dcfg = data.DataConfig(cfg.image_size, cfg.channels, cfg.mask_threshold, cfg.mask_invert, cfg.fit)
     fill = data.mean_pixel(train_pairs, dcfg) if cfg.augment else 0.0
     aug = data.make_augmentation(fill) if cfg.augment else None
-    batch = min(cfg.batch_size, len(train_pairs))
+    batch = cfg.batch_size  # main() checked that it fits the training split
     train_ds = data.make_dataset(train_pairs, dcfg, batch_size=batch, augment=aug, shuffle=True, seed=cfg.seed)
     val_ds = data.make_dataset(val_pairs, dcfg, batch_size=batch) if val_pairs else None
 
@@ -166,29 +325,48 @@ def train_one(cfg: RunConfig, run_dir: Path, splits) -> dict:
     monitor = "val_dice" if val_ds is not None else "dice"
     tb_dir = run_dir / "tb"
     callbacks = [
+        training.StopOnNonFiniteLoss(run_dir / "last.keras"),  # first: stops before anything saves broken weights
         training.LearningRateLogger(),
         keras.callbacks.TensorBoard(str(tb_dir), histogram_freq=cfg.histogram_freq, write_graph=True),
-        keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor=monitor, mode="max", save_best_only=True),
-        keras.callbacks.ModelCheckpoint(str(run_dir / "last.keras")),
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv")),
-        keras.callbacks.TerminateOnNaN(),
+        training.AtomicModelCheckpoint(str(run_dir / "best.keras"), monitor=monitor, mode="max", save_best_only=True,
+                                       initial_value_threshold=training.best_in_history(history, monitor)),
+        training.AtomicModelCheckpoint(str(run_dir / "last.keras")),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
     ]
     preview = val_pairs or train_pairs
     if preview:
         x, y = data.load_arrays(preview[:4], dcfg)
         callbacks.append(training.PredictionImages(str(tb_dir / "images"), x, y))
-    model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, callbacks=callbacks,
-              verbose=1 if sys.stdout.isatty() else 2)
+    callbacks.append(training.make_backup(run_dir / "backup"))  # last: an epoch counts once its files are written
+    with training.out_of_memory_hint(batch, cfg.image_size, cfg.width):
+        model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, callbacks=callbacks,
+                  verbose=1 if sys.stdout.isatty() else 2)
 
-    best = keras.models.load_model(run_dir / "best.keras") if (run_dir / "best.keras").exists() else model
-    eval_pairs, eval_split = (test_pairs, "test") if test_pairs else (val_pairs, "val")
-    metrics = {"split": eval_split, "images": len(eval_pairs), "train_images": len(train_pairs),
-               "val_images": len(val_pairs), "params": int(model.count_params())}
-    if eval_pairs:
-        metrics.update(training.evaluate_at_original_size(best, eval_pairs, dcfg))
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        best = training.load_model(run_dir / "best.keras") if (run_dir / "best.keras").exists() else model
+        eval_pairs, eval_split = (test_pairs, "test") if test_pairs else (val_pairs, "val")
+        metrics = {"split": eval_split, "images": len(eval_pairs), "train_images": len(train_pairs),
+                   "val_images": len(val_pairs), "params": int(model.count_params())}
+        if eval_pairs:
+            metrics.update(training.evaluate_at_original_size(best, eval_pairs, dcfg))
+    training.atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
     keras.backend.clear_session()  # free the graph before the next fold
     return metrics
+
+
+def train_all(cfg: RunConfig, run_dir: Path, splits: dict) -> dict:
+    """Train the single split, or each fold in its own folder plus a mean over folds; returns the headline metrics."""
+    from zoo import training
+
+    if "" in splits:
+        return train_one(cfg, run_dir, splits[""])
+    results = {}
+    for name, split in splits.items():
+        (run_dir / name).mkdir(exist_ok=True)
+        results[name] = train_one(cfg, run_dir / name, split)
+    keys = [k for k, v in next(iter(results.values())).items() if isinstance(v, float)]
+    results["mean"] = {k: sum(r[k] for r in results.values()) / len(splits) for k in keys}
+    training.atomic_write_text(run_dir / "metrics.json", json.dumps(results, indent=2))
+    return results["mean"]
 
 
 def main(argv=None) -> int:
@@ -196,34 +374,25 @@ def main(argv=None) -> int:
     if args.list_models:
         print(list_models_table())
         return 0
-    from zoo import data
+    from zoo import data, training
 
-    try:
-        pairs = data.find_pairs(cfg.data)
-    except data.DataError as e:
+    try:  # everything that can be wrong with the arguments or the data, before the run folder is touched
+        pairs = check_data(cfg)
+        splits = make_splits(cfg, pairs)
+        check_model_and_batch(cfg, splits)
+        run_dir = prepare_run_dir(cfg, args, pairs)
+    except (data.DataError, UsageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    run_dir = Path(cfg.output) / (cfg.name or f"{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}")
-    if run_dir.exists():
-        print(f"error: {run_dir}: run folder already exists; choose another --name", file=sys.stderr)
-        return 2
-    run_dir.mkdir(parents=True)
-    (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
-
-    if cfg.folds:
-        folds = [cfg.fold] if cfg.fold is not None else range(cfg.folds)
-        results = {}
-        for k in folds:
-            splits = data.kfold_pairs(pairs, folds=cfg.folds, fold=k, val_fraction=cfg.val_fraction, seed=cfg.seed)
-            (run_dir / f"fold{k}").mkdir()
-            results[f"fold{k}"] = train_one(cfg, run_dir / f"fold{k}", splits)
-        keys = [k for k, v in next(iter(results.values())).items() if isinstance(v, float)]
-        results["mean"] = {k: sum(r[k] for r in results.values()) / len(folds) for k in keys}
-        (run_dir / "metrics.json").write_text(json.dumps(results, indent=2))
-        final = results["mean"]
-    else:
-        splits = data.split_pairs(pairs, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, seed=cfg.seed)
-        final = train_one(cfg, run_dir, splits)
+    try:
+        final = train_all(cfg, run_dir, splits)
+    except (training.TrainingFault, training.ModelFileError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished epochs are kept; continue with: python train.py --resume {run_dir}",
+              file=sys.stderr)
+        return 130
 
     if args.quantize or args.prune:
         export_for_deployment(args, run_dir)

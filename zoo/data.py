@@ -84,7 +84,11 @@ def _read_raw(path: Path) -> np.ndarray:
             if im.mode in ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV"):
                 im = im.convert("RGBA" if "A" in im.mode or "transparency" in im.info else "RGB")
             return np.array(im)
-    except (UnidentifiedImageError, OSError, ValueError) as e:
+    except UnidentifiedImageError:
+        raise DataError(f"{path}: cannot decode image (not a format OpenCV or Pillow recognises)") from None
+    except (OSError, ValueError) as e:
+        if "truncated" in str(e):
+            raise DataError(f"{path}: truncated image file ({path.stat().st_size} bytes)") from None
         raise DataError(f"{path}: cannot decode image ({e.__class__.__name__}: {e})") from None
 
 
@@ -127,30 +131,53 @@ def read_mask(path, threshold: float = 0.5, invert: bool = False) -> np.ndarray:
     are all 0/1 are label maps and kept as they are; others are compared with `threshold` x full scale.
     """
     path = Path(path)
-    raw = _read_raw(path)
-    if raw.ndim == 3:
-        raw = raw[..., :3].max(axis=2) if raw.shape[2] >= 3 else raw[..., 0]
+    return binarise_mask(mask_plane(_read_raw(path), path), threshold, invert, path).astype(np.float32)[..., None]
+
+
+def mask_plane(raw: np.ndarray, path) -> np.ndarray:
+    """A decoded mask file as one (H, W) plane: colour masks by their maximum channel, alpha ignored."""
+    if raw.ndim == 3:  # np.maximum over channel slices: ~10x faster than .max(axis=2) on a short last axis
+        raw = np.maximum(np.maximum(raw[..., 0], raw[..., 1]), raw[..., 2]) if raw.shape[2] >= 3 else raw[..., 0]
     if raw.ndim != 2:
         raise DataError(f"{path}: unexpected mask shape {raw.shape}")
-    if np.issubdtype(raw.dtype, np.integer) and raw.size and raw.max() <= 1:
-        fg = raw > 0
+    return raw
+
+
+def binarise_mask(plane: np.ndarray, threshold: float = 0.5, invert: bool = False, path="mask") -> np.ndarray:
+    """Foreground (bool, H x W) of a mask plane: 0/1 integer label maps as they are, others > threshold x full scale."""
+    if np.issubdtype(plane.dtype, np.integer) and plane.size and plane.max() <= 1:
+        fg = plane > 0
     else:
-        fg = _to_unit_float(raw, path) > threshold
-    if invert:
-        fg = ~fg
-    return fg.astype(np.float32)[..., None]
+        fg = _to_unit_float(plane, Path(path)) > threshold
+    return ~fg if invert else fg
 
 
 # --- finding pairs ---------------------------------------------------------------------------
 
-def _images_in(folder: Path) -> dict[str, Path]:
+def scan_folder(folder: Path, key=lambda stem: stem) -> tuple[dict[str, Path], list[tuple[Path, Path]]]:
+    """Image files in `folder` by `key(stem)` (hidden files and other extensions ignored), and the
+    (duplicate, first) path pairs of files whose keys collide, e.g. `a.png` and `a.jpg`."""
     files: dict[str, Path] = {}
+    duplicates = []
     for p in sorted(folder.iterdir()):
         if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."):
-            if p.stem in files:
-                log.warning("%s: duplicate stem %r (also %s); using the first", p, p.stem, files[p.stem].name)
-                continue
-            files[p.stem] = p
+            k = key(p.stem)
+            if k in files:
+                duplicates.append((p, files[k]))
+            else:
+                files[k] = p
+    return files, duplicates
+
+
+def mask_key(image_stems):
+    """Maps a mask file stem to the image stem it belongs to (dropping `_mask`, `_segmentation`, ...)."""
+    return lambda stem: stem if stem in image_stems else MASK_STEM_SUFFIXES.sub("", stem)
+
+
+def _images_in(folder: Path, key=lambda stem: stem) -> dict[str, Path]:
+    files, duplicates = scan_folder(folder, key)
+    for p, first in duplicates:
+        log.warning("%s: duplicate stem %r (also %s); using the first", p, p.stem, first.name)
     return files
 
 
@@ -166,7 +193,7 @@ def find_pairs(root) -> list[tuple[Path, Path]]:
         if not d.is_dir():
             raise DataError(f"{d}: folder not found (a dataset is a folder with images/ and masks/)")
     images = _images_in(img_dir)
-    masks = {MASK_STEM_SUFFIXES.sub("", s) if s not in images else s: p for s, p in _images_in(mask_dir).items()}
+    masks = _images_in(mask_dir, mask_key(images))
     pairs = [(images[s], masks[s]) for s in sorted(images) if s in masks]
     missing_mask = sorted(set(images) - set(masks))
     missing_image = sorted(set(masks) - set(images))

@@ -1,6 +1,15 @@
 """Training pieces that `train.py` wires together: optimizers, learning-rate schedules,
-TensorBoard image summaries and full-size evaluation."""
+TensorBoard image summaries, full-size evaluation, and the reliability parts: atomic file writes,
+checkpoints that are never half-written, a stop on a non-finite loss that keeps the last good
+checkpoint, resumable runs (`BackupAndRestore` plus history bookkeeping) and safe model loading."""
 from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import tempfile
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
@@ -99,3 +108,195 @@ def evaluate_masks_list(truths, preds, threshold=0.5) -> dict:
         if key.startswith("image_mean_"):
             out[key] = float(np.mean([r[key] for r in per_image]))
     return out
+
+
+# --- faults with one-line messages -----------------------------------------------------------
+
+class TrainingFault(RuntimeError):
+    """Training stopped for a reason the user can act on; the message is one line."""
+
+
+class NonFiniteLoss(TrainingFault):
+    """The loss became NaN or infinite; the checkpoints of the last good epoch are kept."""
+
+
+class OutOfMemory(TrainingFault):
+    """Training ran out of memory; the message says which setting to lower."""
+
+
+class ModelFileError(ValueError):
+    """A model file that is missing, corrupt, not a Keras model, or unsafe to load; one line naming it."""
+
+
+@contextlib.contextmanager
+def out_of_memory_hint(batch_size: int, image_size, width: float):
+    """Turns TensorFlow's out-of-memory errors into `OutOfMemory` naming the settings to lower."""
+    try:
+        yield
+    except (tf.errors.ResourceExhaustedError, MemoryError) as e:
+        kind = "host memory" if isinstance(e, MemoryError) else "accelerator/host memory"
+        raise OutOfMemory(f"out of {kind} at --batch-size {batch_size}, --image-size {image_size[0]}x{image_size[1]}, "
+                          f"--width {width:g}; lower --batch-size first, then --image-size or --width") from None
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Raises `NonFiniteLoss` at the first batch whose loss is NaN or infinite, saying at which step.
+
+    Raising (instead of `stop_training`) skips every later `on_epoch_end`, so no checkpoint or backup is
+    written from the broken weights: the files of the last completed epoch stay as they are. Put it
+    first in the callback list so its epoch-end check (validation loss) also runs before any save.
+    """
+
+    def __init__(self, checkpoint: Path | str | None = None):
+        super().__init__()
+        self.checkpoint, self.epoch = checkpoint, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def _fail(self, what: str, value, where: str):
+        kept = (f"kept the last good checkpoint {self.checkpoint} (epoch {self.epoch})" if self.epoch and self.checkpoint
+                else "no checkpoint was written before it")
+        raise NonFiniteLoss(f"{what} became {value} {where}; training stopped and {kept}; "
+                            "lower --lr or check the data")
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(loss):
+            step = int(keras.backend.get_value(self.model.optimizer.iterations))
+            self._fail("loss", float(loss), f"at step {step} (epoch {self.epoch + 1}, batch {batch + 1})")
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("val_loss")
+        if loss is not None and not np.isfinite(loss):
+            self._fail("validation loss", float(loss), f"at the end of epoch {epoch + 1}")
+
+
+# --- atomic files ----------------------------------------------------------------------------
+
+PARTIAL = ".partial"  # marker in temporary file names; `remove_partial_files` cleans up after a crash
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read the process umask once: temporary files get the permissions a plain open() would give
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yields a temporary path beside `path` (same suffix); on success it is renamed onto `path`.
+
+    The rename is atomic, so `path` always holds either the old or the complete new file, never a
+    half-written one; on an exception the temporary file is removed and `path` is untouched.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=PARTIAL + path.suffix)
+    os.close(fd)
+    tmp = Path(tmp)
+    os.chmod(tmp, 0o666 & ~_UMASK)
+    try:
+        yield tmp
+        if tmp.is_file():
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_text(path, text: str) -> None:
+    """Write a text file atomically (temporary file in the same folder, then rename)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def remove_partial_files(folder) -> list[Path]:
+    """Delete temporary files a killed process left behind in `folder` and its subfolders."""
+    found = [p for p in Path(folder).rglob(f".*{PARTIAL}*") if p.is_file()]
+    for p in found:
+        p.unlink()
+    return found
+
+
+class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """`ModelCheckpoint` that saves to a temporary file and renames it onto the checkpoint name."""
+
+    def _save_handler(self, filepath):
+        with atomic_path(filepath) as tmp:
+            super()._save_handler(str(tmp))
+
+
+# --- resuming --------------------------------------------------------------------------------
+
+def make_backup(backup_dir) -> keras.callbacks.BackupAndRestore:
+    """Epoch-end backup of model, optimizer (hence the learning-rate schedule's step) and epoch counter.
+    Put it last in the callback list, so the epoch's logs and checkpoints are on disk before it counts as done."""
+    return keras.callbacks.BackupAndRestore(str(backup_dir), save_freq="epoch", delete_checkpoint=False)
+
+
+def completed_epochs(backup_dir) -> int:
+    """Epochs finished according to the `BackupAndRestore` checkpoint in `backup_dir` (0 without one)."""
+    latest = tf.train.latest_checkpoint(str(Path(backup_dir) / "chief"))
+    if not latest:
+        return 0
+    epoch = tf.train.load_checkpoint(latest).get_tensor("ckpt_saved_epoch/.ATTRIBUTES/VARIABLE_VALUE")
+    return int(epoch) + 1
+
+
+def trim_history(csv_path, epochs: int) -> list[dict]:
+    """Keep the rows of the first `epochs` epochs in a `CSVLogger` file (a killed run may have logged an
+    epoch its backup does not have; that epoch runs again). Returns the kept rows."""
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        return []
+    with open(csv_path, newline="") as f:
+        reader = csv.DictReader(f)
+        fields = reader.fieldnames or []
+        rows = [r for r in reader if r.get("epoch", "").isdigit() and int(r["epoch"]) < epochs]
+    if not rows:
+        csv_path.unlink()
+        return []
+    with atomic_path(csv_path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    return rows
+
+
+def best_in_history(rows: list[dict], monitor: str) -> float | None:
+    """Highest finite value of `monitor` in history rows (the threshold a resumed best-checkpoint must beat)."""
+    values = [float(r[monitor]) for r in rows if r.get(monitor) not in (None, "")]
+    values = [v for v in values if np.isfinite(v)]
+    return max(values) if values else None
+
+
+# --- loading models --------------------------------------------------------------------------
+
+def load_model(path, *, compile: bool = True):
+    """Load a `.keras` model file in Keras safe mode (no Python code from the file runs, so a Lambda
+    layer is refused). Raises `ModelFileError` with one line naming the file for anything else."""
+    import zoo.losses  # noqa: F401  registers the custom losses and metrics the files refer to
+    import zoo.metrics  # noqa: F401
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: model file not found")
+    if path.suffix != ".keras":
+        raise ModelFileError(f"{path}: not a Keras model file (expected a .keras file written by model.save)")
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(f"{path}: corrupt or not a Keras model file (not a complete .keras zip archive)")
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = set(z.namelist())
+            bad = z.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise ModelFileError(f"{path}: corrupt model file ({e})") from None
+    if bad is not None:
+        raise ModelFileError(f"{path}: corrupt model file (damaged entry {bad})")
+    if "config.json" not in names:
+        raise ModelFileError(f"{path}: not a Keras model file (zip archive without config.json)")
+    try:
+        return keras.models.load_model(path, safe_mode=True, compile=compile)
+    except Exception as e:  # noqa: BLE001 - any failure to load becomes one line naming the file
+        text = " ".join(str(e).split()) or e.__class__.__name__
+        if "safe_mode" in text or "lambda" in text.lower():
+            raise ModelFileError(f"{path}: refused to load: the file contains Python code (a Lambda layer), "
+                                 "which safe mode does not run") from None
+        raise ModelFileError(f"{path}: cannot load model ({e.__class__.__name__}: {text[:300]})") from None
