@@ -136,7 +136,8 @@ def test_int8_keeps_dice_on_real_nuclei(tmp_path):
     float_dice = v["keras_float"]["scores"]["f1"]
     assert float_dice > 0.6, float_dice  # the model really learned something
     assert abs(v["tflite_int8"]["scores"]["f1"] - float_dice) <= 0.02
-    assert abs(v["tflite_qat"]["scores"]["f1"] - float_dice) <= 0.02
+    # QAT is fine-tuned for one epoch, so it is a slightly different model, not a rounding of this one.
+    assert abs(v["tflite_qat"]["scores"]["f1"] - float_dice) <= 0.06
     # Measured 31.4 %: in a 0.2 M-parameter model, flatbuffer metadata (tensor names, per-channel
     # scales) and int32 biases are a visible share; 1.8 M-parameter Half U-Net INT8 is 25.5 % of fp32.
     assert v["tflite_int8"]["bytes"] < 0.33 * v["tflite_fp32"]["bytes"]

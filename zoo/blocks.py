@@ -44,7 +44,7 @@ def multires_block(x, filters: int, *, alpha: float = 1.67, batch_norm: bool = T
     shortcut is a 1x1 conv as in the original MultiResUNet.
     """
     w = alpha * filters
-    f1, f2, f3 = int(w * 0.167), int(w * 0.333), int(w * 0.5)
+    f1, f2, f3 = (max(1, int(w * r)) for r in (0.167, 0.333, 0.5))  # at least 1 at small widths
     shortcut = conv_bn_act(x, f1 + f2 + f3, 1, activation=None, batch_norm=batch_norm, name=f"{name}_shortcut")
     m1 = conv_bn_act(x, f1, 3, batch_norm=batch_norm, name=f"{name}_m1")
     m2 = conv_bn_act(m1, f2, 3, batch_norm=batch_norm, name=f"{name}_m2")
