@@ -59,14 +59,12 @@ def layer_sparsity(model) -> dict[str, float]:
 
 
 def quantization_aware(model, train_ds, loss, *, epochs=2, lr=1e-4, preserve_sparsity=False):
-    """Fine-tune `model` with fake-quant wrappers (tfmot `quantize_model`), ready for int8 conversion.
+    """Fine-tune `model` with fake-quant wrappers (`zoo.quantization.quantize_model`), ready for int8 conversion.
 
     `preserve_sparsity=True` uses tfmot's prune-preserving scheme so a pruned model keeps its zeros.
     """
-    qk = tfmot.quantization.keras
-    if preserve_sparsity:
-        scheme = tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme()
-        qat = qk.quantize_apply(qk.quantize_annotate_model(model), scheme)
-    else:
-        qat = qk.quantize_model(model)
+    from zoo.quantization import quantize_model
+
+    scheme = tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme() if preserve_sparsity else None
+    qat = quantize_model(model, scheme)
     return _fit(qat, train_ds, epochs, loss, lr)

@@ -10,6 +10,7 @@ import tf_keras as keras
 
 import train
 import zoo
+from zoo.quantization import quantize_model
 from conftest import shared_dataset
 from deploy import compress, convert, edgetpu, export, tflm
 from deploy.pipeline import DeployOptions
@@ -25,15 +26,13 @@ def _images(n=3, shape=(32, 32, 3), seed=0):
 
 @pytest.mark.parametrize("name", zoo.list_models())
 def test_every_model_converts_ptq_and_qat_int8(name):
-    import tensorflow_model_optimization as tfmot
-
     # The two big models at quarter width: the same graph and ops, a sixteenth of the weights to calibrate.
     width = 0.25 if name in ("unet", "multiresunet") else 1.0
     model = zoo.build_model(name, input_shape=(32, 32, 3), width=width)
     x = _images()
     cal = [x[i:i + 1] for i in range(3)]
     for blob in (convert.to_tflite(model, "int8", cal),
-                 convert.to_tflite(tfmot.quantization.keras.quantize_model(model), "qat", cal)):
+                 convert.to_tflite(quantize_model(model), "qat", cal)):
         lite = convert.LiteRTModel(blob)
         assert lite.input["dtype"] == np.int8 and lite.output["dtype"] == np.int8
         assert list(lite.input["shape"]) == [1, 32, 32, 3]  # batch 1, static

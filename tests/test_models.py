@@ -8,6 +8,7 @@ import pytest
 import tf_keras as keras
 
 import zoo
+from zoo.quantization import quantize_model
 from zoo.complexity import count_flops
 
 MODELS = zoo.list_models()
@@ -146,7 +147,7 @@ def test_tfmot_quantize_and_prune_accept_model(name):
     import tensorflow_model_optimization as tfmot
 
     model = zoo.build_model(name, input_shape=(32, 32, 3))
-    qat = tfmot.quantization.keras.quantize_model(model)
+    qat = quantize_model(model)
     pruned = tfmot.sparsity.keras.prune_low_magnitude(model)
     x = np.random.default_rng(2).random((1, 32, 32, 3), dtype=np.float32)
     assert qat(x).shape == pruned(x).shape == (1, 32, 32, 1)
