@@ -58,6 +58,7 @@ class RunConfig:
     lr_schedule: str = "exponential"
     seed: int = 0
     histogram_freq: int = 1
+    strategy: str = "auto"
     output: str = "runs"
     name: str | None = None
 
@@ -70,7 +71,8 @@ class RunConfig:
         return cls(**{**cfg, "image_size": tuple(cfg.get("image_size", cls.image_size))})
 
 
-RESUME_MAY_CHANGE = ("epochs", "batch_size")  # flags --resume accepts: train longer, or smaller batches after OOM
+# flags --resume accepts: train longer, smaller batches after OOM, other devices
+RESUME_MAY_CHANGE = ("epochs", "batch_size", "strategy")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -81,6 +83,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def parse_args(argv=None) -> tuple[RunConfig, argparse.Namespace]:
+    from zoo.distribute import STRATEGIES
     from zoo.losses import LOSSES
     from zoo.training import LR_SCHEDULES, OPTIMIZERS
 
@@ -115,6 +118,9 @@ def parse_args(argv=None) -> tuple[RunConfig, argparse.Namespace]:
     g.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=d.lr_schedule,
                    help="exponential = paper 002's x0.96 every 800 steps")
     g.add_argument("--seed", type=int, default=d.seed, help="fixes splits, shuffling and initial weights")
+    g.add_argument("--strategy", choices=STRATEGIES, default=d.strategy,
+                   help="tf.distribute strategy: auto = mirrored over several GPUs; multiworker reads TF_CONFIG "
+                        "(--batch-size is the global batch)")
     g = p.add_argument_group("output")
     g.add_argument("--output", default=d.output, help="runs are written to OUTPUT/<model>-<time>/")
     g.add_argument("--name", default=None, help="run folder name instead of <model>-<time>")
@@ -287,16 +293,18 @@ def prepare_run_dir(cfg: RunConfig, args, pairs) -> Path:
     return run_dir
 
 
-def train_one(cfg: RunConfig, run_dir: Path, splits) -> dict:
+def train_one(cfg: RunConfig, run_dir: Path, splits, strategy=None) -> dict:
     """Train one model on (train, val, test) pairs; write checkpoints, logs and metrics.json.
 
     Each epoch ends with a backup in `run_dir/backup`. When one is there (an interrupted run), training
     continues after that epoch with the optimizer state, learning-rate step and epoch counter restored,
-    appending to history.csv and the TensorBoard logs."""
+    appending to history.csv and the TensorBoard logs. Under `strategy` the model is built and trained
+    on every replica; with several workers only the chief writes into `run_dir` and evaluates."""
     import numpy as np
+    import tensorflow as tf
     import tf_keras as keras
 
-    from zoo import data, training
+    from zoo import data, distribute, training
     from zoo.losses import get_loss
     from zoo.metrics import default_metrics
 
@@ -305,7 +313,11 @@ def train_one(cfg: RunConfig, run_dir: Path, splits) -> dict:
     if done >= cfg.epochs and (run_dir / "metrics.json").is_file():
         print(f"{run_dir}: all {done} epochs were already done (--epochs N trains further)")
         return json.loads((run_dir / "metrics.json").read_text())
-    history = training.trim_history(run_dir / "history.csv", done)  # drop an epoch logged but not backed up
+    strategy = strategy or tf.distribute.get_strategy()
+    chief, out = distribute.is_chief(strategy), distribute.worker_dir(run_dir, strategy)
+    # Drop an epoch logged but not backed up. Other workers read the chief's rows: every worker must make the
+    # same checkpoint decisions, because saving reads replicated variables through collective ops.
+    history = training.trim_history(run_dir / "history.csv", done, write=chief)
     if done:
         print(f"{run_dir}: resuming after epoch {done} of {cfg.epochs}")
     keras.utils.set_random_seed(cfg.seed)
@@ -313,34 +325,43 @@ def train_one(cfg: RunConfig, run_dir: Path, splits) -> dict:
     fill = data.mean_pixel(train_pairs, dcfg) if cfg.augment else 0.0
     aug = data.make_augmentation(fill) if cfg.augment else None
     batch = cfg.batch_size  # main() checked that it fits the training split
-    train_ds = data.make_dataset(train_pairs, dcfg, batch_size=batch, augment=aug, shuffle=True, seed=cfg.seed)
-    val_ds = data.make_dataset(val_pairs, dcfg, batch_size=batch) if val_pairs else None
+    train_ds = distribute.shard_by_data(
+        data.make_dataset(train_pairs, dcfg, batch_size=batch, augment=aug, shuffle=True, seed=cfg.seed))
+    val_ds = distribute.shard_by_data(data.make_dataset(val_pairs, dcfg, batch_size=batch)) if val_pairs else None
 
-    model = zoo.build_model(cfg.model, input_shape=(*cfg.image_size, cfg.channels), width=cfg.width, **cfg.model_args)
-    steps = cfg.epochs * int(np.ceil(len(train_pairs) / batch))
-    lr = training.make_learning_rate(cfg.lr, cfg.lr_schedule, steps)
-    model.compile(optimizer=training.make_optimizer(cfg.optimizer, lr), loss=get_loss(cfg.loss),
-                  metrics=default_metrics())
+    with strategy.scope():  # variables (weights, optimizer slots, metric counts) live on every replica
+        model = zoo.build_model(cfg.model, input_shape=(*cfg.image_size, cfg.channels), width=cfg.width,
+                                **cfg.model_args)
+        steps = cfg.epochs * int(np.ceil(len(train_pairs) / batch))  # batch is global: one step per global batch
+        lr = training.make_learning_rate(cfg.lr, cfg.lr_schedule, steps)
+        model.compile(optimizer=training.make_optimizer(cfg.optimizer, lr), loss=get_loss(cfg.loss),
+                      metrics=default_metrics())
 
     monitor = "val_dice" if val_ds is not None else "dice"
-    tb_dir = run_dir / "tb"
+    tb_dir = out / "tb"
     callbacks = [
-        training.StopOnNonFiniteLoss(run_dir / "last.keras"),  # first: stops before anything saves broken weights
+        training.StopOnNonFiniteLoss(out / "last.keras"),  # first: stops before anything saves broken weights
         training.LearningRateLogger(),
         keras.callbacks.TensorBoard(str(tb_dir), histogram_freq=cfg.histogram_freq, write_graph=True),
-        training.AtomicModelCheckpoint(str(run_dir / "best.keras"), monitor=monitor, mode="max", save_best_only=True,
+        training.AtomicModelCheckpoint(str(out / "best.keras"), monitor=monitor, mode="max", save_best_only=True,
                                        initial_value_threshold=training.best_in_history(history, monitor)),
-        training.AtomicModelCheckpoint(str(run_dir / "last.keras")),
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        training.AtomicModelCheckpoint(str(out / "last.keras")),
+        keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
     ]
     preview = val_pairs or train_pairs
     if preview:
         x, y = data.load_arrays(preview[:4], dcfg)
         callbacks.append(training.PredictionImages(str(tb_dir / "images"), x, y))
-    callbacks.append(training.make_backup(run_dir / "backup"))  # last: an epoch counts once its files are written
+    # last: an epoch counts once its files are written. All workers share run_dir/backup (Keras keeps
+    # non-chief copies in backup/workertemp_*), so a restarted cluster resumes from the same epoch.
+    callbacks.append(training.make_backup(run_dir / "backup"))
     with training.out_of_memory_hint(batch, cfg.image_size, cfg.width):
         model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, callbacks=callbacks,
                   verbose=1 if sys.stdout.isatty() else 2)
+        if not chief:  # its logs and checkpoints were scratch copies
+            shutil.rmtree(out, ignore_errors=True)
+            keras.backend.clear_session()
+            return {}
 
         best = training.load_model(run_dir / "best.keras") if (run_dir / "best.keras").exists() else model
         eval_pairs, eval_split = (test_pairs, "test") if test_pairs else (val_pairs, "val")
@@ -353,16 +374,19 @@ def train_one(cfg: RunConfig, run_dir: Path, splits) -> dict:
     return metrics
 
 
-def train_all(cfg: RunConfig, run_dir: Path, splits: dict) -> dict:
-    """Train the single split, or each fold in its own folder plus a mean over folds; returns the headline metrics."""
-    from zoo import training
+def train_all(cfg: RunConfig, run_dir: Path, splits: dict, strategy=None) -> dict:
+    """Train the single split, or each fold in its own folder plus a mean over folds; returns the headline
+    metrics (empty on a non-chief worker)."""
+    from zoo import distribute, training
 
     if "" in splits:
-        return train_one(cfg, run_dir, splits[""])
+        return train_one(cfg, run_dir, splits[""], strategy)
     results = {}
     for name, split in splits.items():
         (run_dir / name).mkdir(exist_ok=True)
-        results[name] = train_one(cfg, run_dir / name, split)
+        results[name] = train_one(cfg, run_dir / name, split, strategy)
+    if not distribute.is_chief(strategy):
+        return {}
     keys = [k for k, v in next(iter(results.values())).items() if isinstance(v, float)]
     results["mean"] = {k: sum(r[k] for r in results.values()) / len(splits) for k in keys}
     training.atomic_write_text(run_dir / "metrics.json", json.dumps(results, indent=2))
@@ -374,25 +398,43 @@ def main(argv=None) -> int:
     if args.list_models:
         print(list_models_table())
         return 0
-    from zoo import data, training
+    from zoo import data, distribute, training
 
     try:  # everything that can be wrong with the arguments or the data, before the run folder is touched
+        strategy = distribute.make_strategy(cfg.strategy)  # first: MultiWorkerMirroredStrategy must precede other ops
+        chief = distribute.is_chief(strategy)
+        if distribute.is_multiworker(strategy) and not (cfg.name or args.resume):
+            raise UsageError("--strategy multiworker needs --name (or --resume) so that all workers share one run folder")
         pairs = check_data(cfg)
         splits = make_splits(cfg, pairs)
         check_model_and_batch(cfg, splits)
-        run_dir = prepare_run_dir(cfg, args, pairs)
-    except (data.DataError, UsageError) as e:
+        if chief:
+            run_dir = prepare_run_dir(cfg, args, pairs)
+        else:
+            run_dir = Path(args.resume or Path(cfg.output) / cfg.name)
+            distribute.wait_for_chief(run_dir / "config.json")
+    except (data.DataError, UsageError, distribute.StrategyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    print(f"training with {distribute.describe(strategy)}")
     try:
-        final = train_all(cfg, run_dir, splits)
+        final = train_all(cfg, run_dir, splits, strategy)
     except (training.TrainingFault, training.ModelFileError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:  # noqa: BLE001 - only a lost peer is translated; anything else is a real bug
+        if not distribute.is_peer_failure(e, strategy):
+            raise
+        print(f"error: a worker stopped or became unreachable ({e.__class__.__name__} in a collective op); finished "
+              f"epochs are backed up: restart every worker with: python train.py --resume {run_dir}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished epochs are kept; continue with: python train.py --resume {run_dir}",
               file=sys.stderr)
         return 130
+    if not chief:
+        print(f"worker done; the chief wrote the run to {run_dir}")
+        return 0
 
     if args.quantize or args.prune:
         export_for_deployment(args, run_dir)

@@ -18,6 +18,7 @@ import numpy as np
 from deploy import compress, convert, edgetpu, export, tflm
 from zoo import data
 from zoo.metrics import evaluate_masks
+from zoo.training import atomic_path, atomic_write_bytes, atomic_write_text, load_model
 
 QUANTIZE_CHOICES = {"float16": "fp16", "dynamic": "dynamic", "int8": "int8", "qat": "qat"}
 TARGET_CHOICES = ("tflite", "onnx", "tflm", "edgetpu")
@@ -89,7 +90,8 @@ def run(model, out_dir, *, train_pairs, eval_pairs, data_cfg: data.DataConfig, l
         base, sparsity = compress.prune(model, train_ds, loss, sparsity=options.prune, schedule=options.prune_schedule,
                                         epochs=options.finetune_epochs, lr=options.finetune_lr,
                                         m_by_n=(2, 4) if options.prune_2_by_4 else None)
-        base.save(out_dir / f"{stem}_pruned.keras")
+        with atomic_path(out_dir / f"{stem}_pruned.keras") as tmp:
+            base.save(tmp)
         report["pruning"] = {"layer_sparsity": sparsity,
                              "overall_sparsity": float(np.mean(list(sparsity.values())))}
 
@@ -110,7 +112,7 @@ def run(model, out_dir, *, train_pairs, eval_pairs, data_cfg: data.DataConfig, l
     preds = {"float": float_prob}
     for mode, blob in converted.items():
         path = out_dir / f"{stem}_{mode}.tflite"
-        path.write_bytes(blob)
+        atomic_write_bytes(path, blob)
         runner = convert.LiteRTModel(blob, num_threads=options.threads)
         prob = runner.predict(x_eval)
         preds[mode] = prob
@@ -127,7 +129,7 @@ def run(model, out_dir, *, train_pairs, eval_pairs, data_cfg: data.DataConfig, l
                 entry["tflm"] = {"error": str(e)}
         if mode in convert.INT8_MODES and "edgetpu" in options.targets:
             entry["edgetpu"] = edgetpu.check_static(blob) | edgetpu.compile_model(path, out_dir)
-        (out_dir / f"{stem}_{mode}.json").write_text(json.dumps(entry, indent=2, default=str))
+        atomic_write_text(out_dir / f"{stem}_{mode}.json", json.dumps(entry, indent=2, default=str))
         report["variants"][f"tflite_{mode}"] = entry
 
     int8_mode = "qat" if "qat" in converted else "int8" if "int8" in converted else None
@@ -140,8 +142,8 @@ def run(model, out_dir, *, train_pairs, eval_pairs, data_cfg: data.DataConfig, l
         log("exporting ONNX")
         report["onnx"] = export.to_onnx(base, out_dir / f"{stem}.onnx", x_eval[:1])
 
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2, default=str))
-    (out_dir / "report.md").write_text(markdown_report(report))
+    atomic_write_text(out_dir / "report.json", json.dumps(report, indent=2, default=str))
+    atomic_write_text(out_dir / "report.md", markdown_report(report))
     save_predictions_png(out_dir / "predictions.png", x_eval, y_eval, preds.get("float"), preds.get(int8_mode or "fp32"),
                          int8_mode or "fp32")
     return report
@@ -159,11 +161,9 @@ def splits_from_config(cfg: dict, pairs):
 def deploy_saved_model(model_path, cfg: dict, options: DeployOptions, out_dir=None, log=print) -> Path:
     """Load a saved model (safe mode) and run `run()` with the data, preprocessing and held-out split that
     `cfg` (a train.py config.json, or at least {"data": ...}) describes. Returns the output folder."""
-    import tf_keras as keras
-
     from zoo.losses import get_loss
 
-    model = keras.models.load_model(model_path, safe_mode=True, compile=False)
+    model = load_model(model_path, compile=False)  # safe mode; a corrupt or foreign file is a one-line ModelFileError
     h, w, c = model.input_shape[1:]
     dcfg = data.DataConfig((h, w), c, cfg.get("mask_threshold", 0.5), cfg.get("mask_invert", False),
                            cfg.get("fit", "resize"))
@@ -227,5 +227,6 @@ def save_predictions_png(path: Path, x, y, float_prob, q_prob, q_name: str, rows
             ax.set_title(title)
             ax.axis("off")
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=80)
     plt.close(fig)

@@ -207,6 +207,12 @@ def atomic_write_text(path, text: str) -> None:
         tmp.write_text(text)
 
 
+def atomic_write_bytes(path, blob: bytes) -> None:
+    """Write a binary file atomically (temporary file in the same folder, then rename)."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(blob)
+
+
 def remove_partial_files(folder) -> list[Path]:
     """Delete temporary files a killed process left behind in `folder` and its subfolders."""
     found = [p for p in Path(folder).rglob(f".*{PARTIAL}*") if p.is_file()]
@@ -240,9 +246,9 @@ def completed_epochs(backup_dir) -> int:
     return int(epoch) + 1
 
 
-def trim_history(csv_path, epochs: int) -> list[dict]:
+def trim_history(csv_path, epochs: int, *, write: bool = True) -> list[dict]:
     """Keep the rows of the first `epochs` epochs in a `CSVLogger` file (a killed run may have logged an
-    epoch its backup does not have; that epoch runs again). Returns the kept rows."""
+    epoch its backup does not have; that epoch runs again). Returns the kept rows; `write=False` only reads."""
     csv_path = Path(csv_path)
     if not csv_path.is_file():
         return []
@@ -250,6 +256,8 @@ def trim_history(csv_path, epochs: int) -> list[dict]:
         reader = csv.DictReader(f)
         fields = reader.fieldnames or []
         rows = [r for r in reader if r.get("epoch", "").isdigit() and int(r["epoch"]) < epochs]
+    if not write:
+        return rows
     if not rows:
         csv_path.unlink()
         return []
