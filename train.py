@@ -59,6 +59,11 @@ class RunConfig:
     seed: int = 0
     histogram_freq: int = 1
     strategy: str = "auto"
+    mixed_precision: str | None = None
+    jit_compile: bool = False
+    cache: str = "memory"
+    prefetch: int | None = None
+    decode_workers: int | None = None
     output: str = "runs"
     name: str | None = None
 
@@ -72,7 +77,7 @@ class RunConfig:
 
 
 # flags --resume accepts: train longer, smaller batches after OOM, other devices
-RESUME_MAY_CHANGE = ("epochs", "batch_size", "strategy")
+RESUME_MAY_CHANGE = ("epochs", "batch_size", "strategy", "jit_compile", "cache", "prefetch", "decode_workers")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -84,6 +89,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 def parse_args(argv=None) -> tuple[RunConfig, argparse.Namespace]:
     from zoo.distribute import STRATEGIES
+    from zoo.precision import POLICIES
     from zoo.losses import LOSSES
     from zoo.training import LR_SCHEDULES, OPTIMIZERS
 
@@ -109,6 +115,11 @@ def parse_args(argv=None) -> tuple[RunConfig, argparse.Namespace]:
     g.add_argument("--folds", type=int, default=d.folds, help="k-fold cross-validation (paper 002: 5); 0 = one split")
     g.add_argument("--fold", type=int, default=None, help="with --folds, run only this fold (0-based)")
     g.add_argument("--no-augment", dest="augment", action="store_false", help="turn off flips/affine/brightness")
+    g.add_argument("--cache", choices=("memory", "disk", "none"), default=d.cache,
+                   help="keep decoded, resized images after epoch 1 in RAM, in files in the run folder, or not at all")
+    g.add_argument("--prefetch", type=int, default=None, metavar="N", help="batches prepared ahead (default: autotune)")
+    g.add_argument("--decode-workers", type=int, default=None, metavar="N",
+                   help="images decoded and augmented in parallel (default: autotune)")
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=int, default=d.epochs)
     g.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -118,6 +129,10 @@ def parse_args(argv=None) -> tuple[RunConfig, argparse.Namespace]:
     g.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=d.lr_schedule,
                    help="exponential = paper 002's x0.96 every 800 steps")
     g.add_argument("--seed", type=int, default=d.seed, help="fixes splits, shuffling and initial weights")
+    g.add_argument("--mixed-precision", nargs="?", const="auto", default=None, choices=POLICIES,
+                   help="compute in float16 (GPU) or bfloat16 (CPU/TPU) with float32 weights, head and loss; "
+                        "auto picks by device")
+    g.add_argument("--jit-compile", action="store_true", help="compile the training step with XLA")
     g.add_argument("--strategy", choices=STRATEGIES, default=d.strategy,
                    help="tf.distribute strategy: auto = mirrored over several GPUs; multiworker reads TF_CONFIG "
                         "(--batch-size is the global batch)")
@@ -141,10 +156,10 @@ def parse_args(argv=None) -> tuple[RunConfig, argparse.Namespace]:
 
     if a.model not in zoo.list_models():
         p.error(zoo.registry.unknown_model_message(a.model))
-    try:
-        model_args = {k: ast.literal_eval(v) for k, v in (s.split("=", 1) for s in a.model_arg)}
-    except (ValueError, SyntaxError):
-        p.error(f"--model-arg expects KEY=VALUE with a Python literal value, got {a.model_arg}")
+    bad = [s for s in a.model_arg if "=" not in s or not s.split("=", 1)[0].isidentifier()]
+    if bad:
+        p.error(f"--model-arg expects KEY=VALUE, got {bad[0]!r}")
+    model_args = {k: literal_or_text(v) for k, v in (s.split("=", 1) for s in a.model_arg)}
     try:
         size = tuple(int(v) for v in a.image_size.lower().split("x"))
         size = size * 2 if len(size) == 1 else size
@@ -161,8 +176,18 @@ def parse_args(argv=None) -> tuple[RunConfig, argparse.Namespace]:
     return check_ranges(p, cfg), a
 
 
+def literal_or_text(value: str):
+    """A --model-arg value: a Python literal (3, 0.5, (16, 32), True), else the text itself (bilinear)."""
+    try:
+        return ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return value
+
+
 def check_ranges(p: argparse.ArgumentParser, cfg: RunConfig) -> RunConfig:
     """Numbers that cannot work are argument errors before anything is read or written."""
+    if (cfg.prefetch is not None and cfg.prefetch < 0) or (cfg.decode_workers is not None and cfg.decode_workers < 1):
+        p.error(f"--prefetch must be 0 or more and --decode-workers 1 or more, got {cfg.prefetch} and {cfg.decode_workers}")
     if cfg.epochs < 1 or cfg.batch_size < 1:
         p.error(f"--epochs and --batch-size must be at least 1, got {cfg.epochs} and {cfg.batch_size}")
     if cfg.width <= 0:
@@ -304,7 +329,7 @@ def train_one(cfg: RunConfig, run_dir: Path, splits, strategy=None) -> dict:
     import tensorflow as tf
     import tf_keras as keras
 
-    from zoo import data, distribute, training
+    from zoo import data, distribute, precision, training
     from zoo.losses import get_loss
     from zoo.metrics import default_metrics
 
@@ -325,17 +350,25 @@ def train_one(cfg: RunConfig, run_dir: Path, splits, strategy=None) -> dict:
     fill = data.mean_pixel(train_pairs, dcfg) if cfg.augment else 0.0
     aug = data.make_augmentation(fill) if cfg.augment else None
     batch = cfg.batch_size  # main() checked that it fits the training split
-    train_ds = distribute.shard_by_data(
-        data.make_dataset(train_pairs, dcfg, batch_size=batch, augment=aug, shuffle=True, seed=cfg.seed))
-    val_ds = distribute.shard_by_data(data.make_dataset(val_pairs, dcfg, batch_size=batch)) if val_pairs else None
+    cache_dir = out / "cache"  # --cache disk; rebuilt by each process (a killed one leaves lock files)
+    shutil.rmtree(cache_dir, ignore_errors=True)
+    pipeline = {"prefetch": cfg.prefetch, "decode_workers": cfg.decode_workers}
+    cache = {"train": cfg.cache, "val": cfg.cache} if cfg.cache != "disk" else \
+        {"train": str(cache_dir / "train"), "val": str(cache_dir / "val")}
+    train_ds = distribute.shard_by_data(data.make_dataset(
+        train_pairs, dcfg, batch_size=batch, augment=aug, shuffle=True, seed=cfg.seed, cache=cache["train"], **pipeline))
+    val_ds = distribute.shard_by_data(data.make_dataset(
+        val_pairs, dcfg, batch_size=batch, cache=cache["val"], **pipeline)) if val_pairs else None
 
-    with strategy.scope():  # variables (weights, optimizer slots, metric counts) live on every replica
+    policy = precision.resolve_policy(cfg.mixed_precision) if cfg.mixed_precision else None
+    # Variables (weights, optimizer slots, metric counts) live on every replica; layers compute in `policy`.
+    with strategy.scope(), precision.global_policy(policy):
         model = zoo.build_model(cfg.model, input_shape=(*cfg.image_size, cfg.channels), width=cfg.width,
                                 **cfg.model_args)
         steps = cfg.epochs * int(np.ceil(len(train_pairs) / batch))  # batch is global: one step per global batch
         lr = training.make_learning_rate(cfg.lr, cfg.lr_schedule, steps)
         model.compile(optimizer=training.make_optimizer(cfg.optimizer, lr), loss=get_loss(cfg.loss),
-                      metrics=default_metrics())
+                      metrics=default_metrics(), jit_compile=cfg.jit_compile)
 
     monitor = "val_dice" if val_ds is not None else "dice"
     tb_dir = out / "tb"
@@ -355,9 +388,10 @@ def train_one(cfg: RunConfig, run_dir: Path, splits, strategy=None) -> dict:
     # last: an epoch counts once its files are written. All workers share run_dir/backup (Keras keeps
     # non-chief copies in backup/workertemp_*), so a restarted cluster resumes from the same epoch.
     callbacks.append(training.make_backup(run_dir / "backup"))
-    with training.out_of_memory_hint(batch, cfg.image_size, cfg.width):
+    with training.out_of_memory_hint(batch, cfg.image_size, cfg.width), training.xla_failure_hint(cfg.jit_compile, cfg.model):
         model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, callbacks=callbacks,
                   verbose=1 if sys.stdout.isatty() else 2)
+        shutil.rmtree(cache_dir, ignore_errors=True)
         if not chief:  # its logs and checkpoints were scratch copies
             shutil.rmtree(out, ignore_errors=True)
             keras.backend.clear_session()
@@ -366,7 +400,7 @@ def train_one(cfg: RunConfig, run_dir: Path, splits, strategy=None) -> dict:
         best = training.load_model(run_dir / "best.keras") if (run_dir / "best.keras").exists() else model
         eval_pairs, eval_split = (test_pairs, "test") if test_pairs else (val_pairs, "val")
         metrics = {"split": eval_split, "images": len(eval_pairs), "train_images": len(train_pairs),
-                   "val_images": len(val_pairs), "params": int(model.count_params())}
+                   "val_images": len(val_pairs), "params": int(model.count_params()), "precision": policy or "float32"}
         if eval_pairs:
             metrics.update(training.evaluate_at_original_size(best, eval_pairs, dcfg))
     training.atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))

@@ -18,6 +18,7 @@ import numpy as np
 from deploy import compress, convert, edgetpu, export, tflm
 from zoo import data
 from zoo.metrics import evaluate_masks
+from zoo.precision import float32_copy
 from zoo.training import atomic_path, atomic_write_bytes, atomic_write_text, load_model
 
 QUANTIZE_CHOICES = {"float16": "fp16", "dynamic": "dynamic", "int8": "int8", "qat": "qat"}
@@ -70,6 +71,7 @@ def _scores(y_true, prob) -> dict:
 def run(model, out_dir, *, train_pairs, eval_pairs, data_cfg: data.DataConfig, loss, options: DeployOptions,
         log=print) -> dict:
     """Produce the deployable files for `model` in `out_dir` and return the report (also written to disk)."""
+    model = float32_copy(model)  # a mixed-precision model exports (and QAT-trains) its float32 weights
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     h, w = data_cfg.image_size

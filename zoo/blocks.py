@@ -28,9 +28,10 @@ def conv_bn_act(x, filters: int, kernel_size: int = 3, *, strides: int = 1, acti
     return x
 
 
-def upsample_concat(skip, x, *, name: str):
-    """Nearest-neighbour 2x upsampling of `x`, concatenated after `skip` (encoder tensor first, paper 002 Eq. 6)."""
-    x = layers.UpSampling2D(2, interpolation="nearest", name=f"{name}_up")(x)
+def upsample_concat(skip, x, *, name: str, interpolation: str = "nearest"):
+    """2x upsampling of `x` (nearest-neighbour as paper 002, or bilinear), concatenated after `skip`
+    (encoder tensor first, paper 002 Eq. 6). XLA has no gradient kernel for nearest: use bilinear with XLA."""
+    x = layers.UpSampling2D(2, interpolation=interpolation, name=f"{name}_up")(x)
     return layers.Concatenate(name=f"{name}_concat")([skip, x])
 
 

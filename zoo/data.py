@@ -317,14 +317,17 @@ def make_augmentation(fill=0.0, *, shift=0.2, rotate=45.0, scale=(0.9, 1.1), fli
 
 
 def make_dataset(pairs, cfg: DataConfig, *, batch_size=8, augment=None, shuffle=False, seed=0, cache=True,
-                 fill=0.0):
+                 fill=0.0, prefetch: int | None = None, decode_workers: int | None = None):
     """A `tf.data.Dataset` of (image, mask) batches that decodes in parallel, caches and prefetches.
 
-    Decoding and fitting run once per file when `cache` is on (the data sets here fit in memory);
-    augmentation runs every epoch after the cache, so each epoch sees new transforms.
+    `cache`: True or "memory" keeps decoded, fitted images in RAM after the first epoch; a path caches
+    them in files with that prefix (for sets larger than RAM); False or "none" decodes every epoch.
+    Augmentation runs every epoch after the cache, so each epoch sees new transforms.
+    `prefetch` batches and `decode_workers` parallel decoders default to tf.data's autotuning.
     """
     import tensorflow as tf
 
+    autotune = tf.data.AUTOTUNE
     h, w = cfg.image_size
     paths = np.array([[str(a), str(b)] for a, b in pairs])
 
@@ -343,12 +346,15 @@ def make_dataset(pairs, cfg: DataConfig, *, batch_size=8, augment=None, shuffle=
 
     ds = tf.data.Dataset.range(len(pairs))
     ds = ds.map(lambda i: tf.numpy_function(_load, [i], (tf.float32, tf.float32)),
-                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).map(_set_shapes)
-    if cache:
+                num_parallel_calls=decode_workers or autotune, deterministic=True).map(_set_shapes)
+    if cache is True or cache == "memory":
         ds = ds.cache()
+    elif cache and cache != "none":
+        Path(cache).parent.mkdir(parents=True, exist_ok=True)
+        ds = ds.cache(str(cache))
     if shuffle:
         ds = ds.shuffle(len(pairs), seed=seed, reshuffle_each_iteration=True)
     if augment is not None:
         ds = ds.map(lambda x, y: tf.numpy_function(_augment, [x, y], (tf.float32, tf.float32)),
-                    num_parallel_calls=tf.data.AUTOTUNE).map(_set_shapes)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+                    num_parallel_calls=decode_workers or autotune).map(_set_shapes)
+    return ds.batch(batch_size).prefetch(autotune if prefetch is None else prefetch)

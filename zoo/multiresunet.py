@@ -35,7 +35,7 @@ _PAPER = {"source": "paper 002, Table 4", "input_shape": (512, 512, 3)}
 
 def _multiresunet(model_name, filters, encoder_stages, *, input_shape=(256, 256, 3), num_classes=1,
                   activation="sigmoid", width=1.0, alpha=1.67, respath_length: int | Sequence[int] = 4,
-                  stem_filters=32, batch_norm=True):
+                  stem_filters=32, batch_norm=True, upsample="nearest"):
     depth = len(encoder_stages) - 1
     lengths = [respath_length] * depth if isinstance(respath_length, int) else list(respath_length)
     if len(lengths) != depth:
@@ -53,7 +53,7 @@ def _multiresunet(model_name, filters, encoder_stages, *, input_shape=(256, 256,
 
     return build_encoder_decoder(model_name, stage_fn, filters, encoder_stages, input_shape=input_shape,
                                  num_classes=num_classes, activation=activation, width=width, stem_fn=stem_fn,
-                                 skip_fn=skip_fn)
+                                 skip_fn=skip_fn, upsample=upsample)
 
 
 @register_model(paper={**_PAPER, "params": 13.5469e6, "flops": 204.8e9})

@@ -39,12 +39,13 @@ def unet_stage(x, filters: int, *, stage: int, batch_norm: bool, relu_each_conv:
 
 def build_encoder_decoder(model_name: str, stage_fn, filters: Sequence[int], encoder_stages: Sequence[int], *,
                           input_shape, num_classes: int, activation: str | None, width: float, stem_fn=None,
-                          skip_fn=None):
+                          skip_fn=None, upsample: str = "nearest"):
     """Generic paper-002 U shape: encoder stages with 2x2 max-pooling, a bottleneck, mirrored decoder.
 
     `encoder_stages` are the paper's stage numbers, bottleneck last (e.g. (0, 1, 4) for Half);
     decoder stage `8 - i` pairs with encoder stage `i`. `stage_fn(x, filters, stage=)` builds one
     stage, `stem_fn(x)` runs before the first stage, `skip_fn(x, filters, level=)` transforms a skip.
+    `upsample` is the decoder's interpolation: "nearest" (paper) or "bilinear" (trains under XLA).
     """
     if len(filters) != len(encoder_stages):
         raise ValueError(f"{model_name}: need one filter count per encoder stage {tuple(encoder_stages)}, "
@@ -66,7 +67,7 @@ def build_encoder_decoder(model_name: str, stage_fn, filters: Sequence[int], enc
         stage, f, skip = skips[level]
         if skip_fn:
             skip = skip_fn(skip, f, level=stage)
-        x = upsample_concat(skip, x, name=f"stage{8 - stage}")
+        x = upsample_concat(skip, x, name=f"stage{8 - stage}", interpolation=upsample)
         x = stage_fn(x, f, stage=8 - stage)
 
     outputs = segmentation_head(x, num_classes, activation)
@@ -74,12 +75,12 @@ def build_encoder_decoder(model_name: str, stage_fn, filters: Sequence[int], enc
 
 
 def _unet(model_name, filters, encoder_stages, *, input_shape=(256, 256, 3), num_classes=1, activation="sigmoid",
-          width=1.0, batch_norm=True, relu_each_conv=True):
+          width=1.0, batch_norm=True, relu_each_conv=True, upsample="nearest"):
     def stage_fn(x, f, *, stage):
         return unet_stage(x, f, stage=stage, batch_norm=batch_norm, relu_each_conv=relu_each_conv)
 
     return build_encoder_decoder(model_name, stage_fn, filters, encoder_stages, input_shape=input_shape,
-                                 num_classes=num_classes, activation=activation, width=width)
+                                 num_classes=num_classes, activation=activation, width=width, upsample=upsample)
 
 
 @register_model(paper={**_PAPER, "params": 21.9776e6, "flops": 329.7e9})
