@@ -394,7 +394,7 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 130
 
-    if args.quantize or args.prune:
+    if args.quantize or args.prune or args.mcu_ram:  # --mcu-ram: tiled INT8 export (deploy/tiling.py)
         export_for_deployment(args, run_dir)
     if args.analyze:
         from zoo.histograms import analyze_run

@@ -561,3 +561,29 @@ def plot_arena(models: dict, budget: int, path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+def markdown_lines(t: dict) -> list[str]:
+    """The tiling section of report.md."""
+    head = (f"Tiling for a {t['mcu_ram']} B arena: receptive field {t['receptive_field']} px, alignment "
+            f"{t['alignment']} px, exact halo {t['exact_halo']} px; whole-image arena {t['whole_image_arena']} B.")
+    if "error" in t:
+        return ["", head, f"No tiling: {t['error']}."]
+    lit, mcu = t["litert"], t["tflm_first_image"]
+    lines = ["", head,
+             f"Chosen tile: {t['tile_input']}x{t['tile_input']} px input ({t['core']} px core, halo {t['halo']} px, "
+             f"{t['mode']}), {t['tiles']} tiles ({t['tiles_y']}x{t['tiles_x']}), arena {t['tile_arena']} B, flash "
+             f"{t['tile_flash_bytes']} B, halo compute overhead {t['halo_compute_overhead']:.0%}.",
+             f"Tiled vs whole-image INT8 on the eval images: identical outputs {lit['identical_outputs']:.4%}, masks agree "
+             f"on {lit['mask_agreement']:.4%} of pixels" + (f", Dice {lit['dice_tiled']:.2f} vs {lit['dice_whole']:.2f} "
+                                                             f"({lit['dice_change_points']:+.3f} points)" if "dice_tiled" in lit else "") + ".",
+             f"TFLite-Micro on the first image: identical to LiteRT reference tiles: "
+             f"{mcu['identical_to_litert_reference_tiles']}; identical to the whole image on "
+             f"{mcu['identical_to_whole_image']:.4%} of outputs."]
+    if "halo_scan" in t:
+        lines.append("Exact tiles do not fit; halos tried (mask agreement): " +
+                     ", ".join(f"{s['halo']} px {s['mask_agreement']:.4%}" for s in t["halo_scan"]) + ".")
+    if "firmware" in t:
+        lines.append(f"Firmware hand-off in firmware/: {', '.join(t['firmware'])} (tile model {t['tile_model']}); "
+                     "arena against tile size in tiling.png.")
+    return lines
