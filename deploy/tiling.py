@@ -452,7 +452,7 @@ def tile_deployment(keras_model, model_bytes: bytes, x_eval: np.ndarray, y_eval=
         (out_dir / f"{stem}_int8.tflite").write_bytes(tile_bytes)
         report["tile_model"] = f"{stem}_int8.tflite"
         report["firmware"] = [p.name for p in write_firmware(out_dir / "firmware", tile_bytes, plan, arena, whole)]
-        tiles = sorted({*range(a, min(h, w) + 1, max(a, round_up(min(h, w) // 12, a))), side, 2 * exact + a} - {0})
+        tiles = sorted({*range(a, min(h, w) + 1, max(a, round_up(min(h, w) // 8, a))), side, 2 * exact + a})
         curve = arena_curve(model_bytes, [t for t in tiles if t <= min(h, w)])
         report["arena_curve"] = curve
         plot_arena({keras_model.name: {"curve": curve, "chosen": side, "exact_min": 2 * exact + a}}, mcu_ram,
