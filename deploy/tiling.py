@@ -556,7 +556,8 @@ def plot_arena(models: dict, budget: int, path) -> None:
         if m.get("exact_min"):
             ax.axvline(m["exact_min"], ls=":", color=color, label=f"{name}: smallest exact tile {m['exact_min']}")
     ax.axhline(budget / 1024, color="red", ls="--", label=f"budget {budget // 1024} KB")
-    ax.set(xlabel="tile input side (px, core + 2 x halo)", ylabel="TFLM arena (KB)", title="Tensor arena vs tile size")
+    ax.set(xlabel="tile input side (px, core + 2 x halo)", ylabel="TFLM arena (KB, log scale)", yscale="log",
+           title="Tensor arena vs tile size")
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
