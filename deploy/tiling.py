@@ -364,6 +364,7 @@ def largest_fitting_tile(model_bytes: bytes, ram: int, smallest: int, largest: i
 # One call for the deployment pipeline: choose the tile, prove agreement, write the firmware hand-off.
 
 AGREEMENT_TARGET = 0.999  # share of mask pixels the approximate mode must reproduce
+DICE_TARGET_POINTS = 0.1  # and the largest Dice change it may cause (when masks are given)
 
 
 def _binary(raw: np.ndarray, runner) -> np.ndarray:
@@ -394,7 +395,8 @@ def tile_deployment(keras_model, model_bytes: bytes, x_eval: np.ndarray, y_eval=
 
     The tile is the largest whose measured TFLM arena fits. `halo`: "exact" (the receptive field's,
     bit-identical output), a number of pixels (approximate), or "auto" (exact when such a tile fits,
-    else the smallest halo whose masks agree with the whole image's on >= 99.9 % of the eval pixels).
+    else the smallest halo whose masks agree with the whole image's on >= 99.9 % of the eval pixels and
+    whose Dice is within 0.1 point).
     Agreement and Dice come from LiteRT on every eval image, and TFLite-Micro reruns the first one.
     With `out_dir`, writes the tile model, `firmware/` (C array, tiling_config.h, tiled_inference.cc)
     and `tiling.png`. Returns the report's "tiling" section.
@@ -425,10 +427,11 @@ def tile_deployment(keras_model, model_bytes: bytes, x_eval: np.ndarray, y_eval=
     elif halo == "auto":
         report["halo_scan"] = []
         for chosen in range(a, (side - a) // 2 // a * a + 1, a):  # smallest halo that reaches the target
-            m = measure_tiling(whole_raw, tile_runner, xq, plan_tiles((h, w), side, chosen, a))
-            report["halo_scan"].append({"halo": chosen, "mask_agreement": m["mask_agreement"]})
+            m = measure_tiling(whole_raw, tile_runner, xq, plan_tiles((h, w), side, chosen, a), y_eval)
+            report["halo_scan"].append({"halo": chosen, "mask_agreement": m["mask_agreement"],
+                                        "dice_change_points": m.get("dice_change_points")})
             log(f"tiling: halo {chosen}: masks agree on {m['mask_agreement']:.4%} of pixels")
-            if m["mask_agreement"] >= AGREEMENT_TARGET:
+            if m["mask_agreement"] >= AGREEMENT_TARGET and abs(m.get("dice_change_points", 0)) <= DICE_TARGET_POINTS:
                 break
     else:
         chosen = int(halo)
