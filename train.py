@@ -470,7 +470,7 @@ def main(argv=None) -> int:
         print(f"worker done; the chief wrote the run to {run_dir}")
         return 0
 
-    if args.quantize or args.prune:
+    if args.quantize or args.prune or args.mcu_ram:  # --mcu-ram: tiled INT8 export (deploy/tiling.py)
         export_for_deployment(args, run_dir)
     if args.analyze:
         from zoo.histograms import analyze_run

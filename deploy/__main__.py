@@ -37,14 +37,43 @@ def add_deploy_arguments(p: argparse.ArgumentParser, *, quantize_default=("int8"
     g.add_argument("--finetune-epochs", type=int, default=2, help="epochs of pruning / QAT fine-tuning")
     g.add_argument("--ram-budget", type=int, default=512 * 1024, help="TFLM arena budget in bytes")
     g.add_argument("--flash-budget", type=int, default=1024 * 1024, help="flash budget in bytes")
+    g.add_argument("--mcu-ram", type=_bytes, default=None, metavar="BYTES",
+                   help="tile the INT8 model for this tensor-arena budget (e.g. 256K): largest tile that fits, "
+                        "agreement with the whole image, firmware template (implies --quantize int8)")
+    g.add_argument("--tile-halo", type=_halo, default="auto",
+                   help="with --mcu-ram: 'exact' (receptive field, bit-identical), pixels, or 'auto' "
+                        "(exact when it fits, else the smallest halo agreeing on >= 99.9%% of pixels)")
+
+
+def _bytes(text):
+    """'262144', '256K', '256KB', '1M' -> bytes."""
+    t = text.strip().upper().removesuffix("B")
+    scale = {"K": 1024, "M": 1024 ** 2}.get(t[-1:], 1)
+    try:
+        value = int(float(t[:-1] if scale > 1 else t) * scale)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected bytes such as 262144, 256K or 1M, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+    return value
+
+
+def _halo(text):
+    if text in ("auto", "exact") or text.isdigit():
+        return text
+    raise argparse.ArgumentTypeError(f"expected auto, exact or a number of pixels, got {text!r}")
 
 
 def options_from_args(a) -> DeployOptions:
     if a.prune is not None and not 0 < a.prune < 1:
         raise ValueError(f"--prune expects a sparsity between 0 and 1, got {a.prune}")
-    return DeployOptions(quantize=a.quantize, targets=a.targets, prune=a.prune, prune_schedule=a.prune_schedule,
+    quantize = a.quantize
+    if getattr(a, "mcu_ram", None) and not {"int8", "qat"} & set(quantize):
+        quantize = (*quantize, "int8")  # tiling needs an INT8 model
+    return DeployOptions(quantize=quantize, targets=a.targets, prune=a.prune, prune_schedule=a.prune_schedule,
                          prune_2_by_4=a.prune_2by4, finetune_epochs=a.finetune_epochs, ram_budget=a.ram_budget,
-                         flash_budget=a.flash_budget)
+                         flash_budget=a.flash_budget, mcu_ram=getattr(a, "mcu_ram", None),
+                         tile_halo=getattr(a, "tile_halo", "auto"))
 
 
 def main(argv=None) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deploy import compress, convert, edgetpu, export, tflm
+from deploy import compress, convert, edgetpu, export, tflm, tiling
 from zoo import data
 from zoo.metrics import evaluate_masks
 from zoo.precision import float32_copy
@@ -40,6 +40,8 @@ class DeployOptions:
     ram_budget: int = 512 * 1024
     flash_budget: int = 1024 * 1024
     threads: int = 2
+    mcu_ram: int | None = None  # tiling (deploy/tiling.py): tensor-arena budget of the tile model in bytes
+    tile_halo: str = "auto"  # "auto", "exact" or a number of pixels
 
     def __post_init__(self):
         bad = [q for q in self.quantize if q not in QUANTIZE_CHOICES]
@@ -140,6 +142,11 @@ def run(model, out_dir, *, train_pairs, eval_pairs, data_cfg: data.DataConfig, l
         report["c_array"] = {"source": "model_data.cc", "model": int8_mode}
         drop = report["variants"]["keras_float"]["scores"]["f1"] - report["variants"][f"tflite_{int8_mode}"]["scores"]["f1"]
         report["int8_dice_drop_points"] = round(100 * drop, 2)
+        if options.mcu_ram:  # tiled inference in an MCU RAM budget (deploy/tiling.py)
+            log(f"tiling {int8_mode} for a {options.mcu_ram} B arena")
+            report["tiling"] = tiling.tile_deployment(base, converted[int8_mode], x_eval, y_eval, out_dir,
+                                                      mcu_ram=options.mcu_ram, halo=options.tile_halo,
+                                                      threads=options.threads, log=log)
     if "onnx" in options.targets:
         log("exporting ONNX")
         report["onnx"] = export.to_onnx(base, out_dir / f"{stem}.onnx", x_eval[:1])
@@ -204,6 +211,8 @@ def markdown_report(report: dict) -> str:
             e = v["edgetpu"]
             lines.append(f"Edge TPU ({name}): {e['mapped']} of {e['ops']} ops on the TPU; first CPU fallback: "
                          f"{e['first_fallback'] or 'none'}; compiler: {e.get('reason') or e.get('log')}.")
+    if "tiling" in report:
+        lines += tiling.markdown_lines(report["tiling"])
     if "pruning" in report:
         lines.append(f"Pruning: overall kernel sparsity {report['pruning']['overall_sparsity']:.1%} "
                      "(sparsity shrinks the gzip size, not the raw file).")

@@ -1,0 +1,257 @@
+"""deploy/tiling.py: the receptive field read from the graph equals the one measured by impulses; tiles
+exported by resizing the INT8 flatbuffer, placed on the alignment grid and shifted inwards at the image
+border reproduce the whole-image INT8 output bit for bit (LiteRT and TFLite-Micro), on real images too;
+zero-padded border tiles and short halos measurably do not; the firmware template compiles."""
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import tf_keras as keras
+
+import zoo
+from conftest import SAMPLE_DATA, shared_dataset
+from deploy import convert, tflm, tiling
+from zoo import data
+
+MCU_SIZED = ("quarter_multiresunet", "half_multiresunet")
+
+
+def _int8(model, x):
+    return convert.to_tflite(model, "int8", [x[i:i + 1] for i in range(len(x))])
+
+
+@pytest.mark.parametrize("name", ["quarter_multiresunet", "half_multiresunet", "half_unet"])
+def test_receptive_field_from_graph_equals_impulse_measurement(name):
+    model = zoo.build_model(name, input_shape=(64, 64, 3), width=0.1)  # width does not change the field
+    graph = tiling.receptive_field(model)
+    assert graph == tiling.impulse_receptive_field(model, start_size=96 if name == "half_multiresunet" else 64)
+    # By hand for Quarter: stem 1 + MRB0 3 + pool 1 + MRB4 3 convs at stride 2 (6) + upsample 1 + MRB8 3 = 15,
+    # and the right side is one pixel shorter before the upsampling's look-back: 14 each side after all.
+    expected = {"quarter_multiresunet": (-14, 14, 2), "half_multiresunet": (-34, 34, 4), "half_unet": (-23, 23, 4)}
+    assert (graph.lo, graph.hi, graph.alignment) == expected[name]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["unet", "multiresunet"])
+def test_receptive_field_of_the_deep_models(name):
+    model = zoo.build_model(name, input_shape=(64, 64, 3), width=0.05)
+    assert tiling.receptive_field(model) == tiling.impulse_receptive_field(model)
+
+
+def test_non_local_layers_are_refused_by_name():
+    inp = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", name="c")(inp)
+    g = keras.layers.GlobalAveragePooling2D(keepdims=True, name="squeeze")(x)
+    out = keras.layers.Multiply(name="excite")([x, g])
+    with pytest.raises(ValueError, match="'squeeze'.*cannot be tiled"):
+        tiling.receptive_field(keras.Model(inp, out))
+    valid = keras.Model(inp, keras.layers.Conv2D(1, 3, padding="valid", name="v")(inp))
+    with pytest.raises(ValueError, match="'v'.*'same' padding"):
+        tiling.receptive_field(valid)
+
+
+def test_plan_tiles_covers_the_image_once_on_the_alignment_grid():
+    plan = tiling.plan_tiles((96, 80), tile=36, halo=8, alignment=4)
+    cover = np.zeros((96, 80), int)
+    for ys, y0, y1 in zip(plan.rows.starts, plan.rows.core_starts, plan.rows.core_ends):
+        assert ys % 4 == 0 and 0 <= ys and ys + 36 <= 96  # never reaches past the border
+        assert y0 == 0 or y0 - ys >= 8  # halo above, unless the core starts at the image border
+        assert y1 == 96 or ys + 36 - y1 >= 8
+        for xs, x0, x1 in zip(plan.cols.starts, plan.cols.core_starts, plan.cols.core_ends):
+            cover[y0:y1, x0:x1] += 1
+    assert (cover == 1).all() and plan.tiles == 5 * 4 and plan.core == 20
+    assert plan.overhead == pytest.approx(20 * 36 * 36 / (96 * 80) - 1)
+    for kwargs, msg in ((dict(tile=34, halo=8), "tile 34 is not a multiple"), (dict(tile=36, halo=20), "no core"),
+                        (dict(tile=100, halo=8), "larger than the image")):
+        with pytest.raises(ValueError, match=msg):
+            tiling.plan_tiles((96, 80), alignment=4, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def quarter64():
+    """Quarter MultiResUNet (random weights) at 64x64, its INT8 model and two random images."""
+    model = zoo.build_model("quarter_multiresunet", input_shape=(64, 64, 3))
+    x = np.random.default_rng(0).random((2, 64, 64, 3), dtype=np.float32)
+    return model, x, _int8(model, x)
+
+
+def test_exact_tiles_are_bit_identical_in_litert_and_tflm_and_padded_borders_are_not(quarter64):
+    model, x, blob = quarter64
+    rf = tiling.receptive_field(model)
+    tile_blob = tiling.resize_tflite(blob, (44, 44))
+    whole, tile = convert.LiteRTModel(blob), convert.LiteRTModel(tile_blob)
+    assert list(tile.input["shape"]) == [1, 44, 44, 3]
+    assert tile.input["quantization"] == whole.input["quantization"]
+    assert tile.output["quantization"] == whole.output["quantization"]
+    xq = whole.quantize_input(x[:1])
+    ref = whole.invoke_raw(xq)[0]  # XNNPACK kernels; TFLM is bit-exact with the reference kernels instead
+    ref_kernels = convert.LiteRTModel(blob, op_resolver=tiling._ref_resolver()).invoke_raw(xq)[0]
+    exact = tiling.plan_tiles((64, 64), 44, rf.exact_halo, rf.alignment)
+    assert exact.tiles == 16
+    assert np.array_equal(tiling.run_tiled(tile.invoke_raw, xq[0], exact), ref)
+    micro = tiling.TFLMRunner(tile_blob, tflm.smallest_arena(tile_blob))
+    assert np.array_equal(tiling.run_tiled(micro.invoke_raw, xq[0], exact), ref_kernels)
+    # The naive placement: border tiles reach into zero input, so inner layers see conv(0) + bias there.
+    padded = tiling.plan_tiles((64, 64), 44, rf.exact_halo, rf.alignment, border="pad")
+    zero_point = int(whole.input["quantization"][1])
+    stitched = tiling.run_tiled(tile.invoke_raw, xq[0], padded, pad_value=zero_point)
+    assert 0 < np.mean(stitched != ref)
+    assert np.array_equal(stitched[14:-14, 14:-14], ref[14:-14, 14:-14])  # only within the field of the border
+    # A halo shorter than the receptive field is an approximation.
+    short = tiling.plan_tiles((64, 64), 44, 4, rf.alignment)
+    assert np.mean(tiling.run_tiled(tile.invoke_raw, xq[0], short) != ref) > 0
+    with pytest.raises(ValueError, match="multiple of the model's alignment"):
+        tiling.resize_tflite(blob, (43, 43))
+
+
+def _trained_quarter(pairs, size):
+    """Quarter MultiResUNet trained briefly at 64x64 (seconds), rebuilt for size x size (it is fully convolutional)."""
+    from zoo.losses import get_loss
+
+    keras.utils.set_random_seed(0)
+    x, y = data.load_arrays(pairs, data.DataConfig((64, 64), 3))
+    model = zoo.build_model("quarter_multiresunet", input_shape=(64, 64, 3))
+    model.compile(keras.optimizers.Adam(3e-3), get_loss("weighted_bce"))
+    model.fit(x, y, batch_size=8, epochs=6, verbose=0)
+    return tiling.resized_keras_model(model, (size, size))
+
+
+def test_real_images_tiled_int8_matches_whole_image_within_256k(tmp_path):
+    """Microplastics (bundled) through the deployment pipeline with --mcu-ram 256K, then DSB2018 nuclei."""
+    from deploy.pipeline import DeployOptions, run
+    from zoo.losses import get_loss
+
+    pairs = data.find_pairs(SAMPLE_DATA)
+    model = _trained_quarter(pairs[:32], 96)
+    cfg = data.DataConfig((96, 96), 3)
+    report = run(model, tmp_path, train_pairs=pairs[:8], eval_pairs=pairs[32:35], data_cfg=cfg, loss=get_loss("bce"),
+                 options=DeployOptions(mcu_ram=256 * 1024), log=lambda *_: None)
+    t = report["tiling"]
+    assert t["mode"] == "exact" and t["tile_arena"] <= 256 * 1024 < t["whole_image_arena"]
+    assert t["halo"] == 14 and t["tiles"] == 36 and t["tile_input"] == 44
+    assert t["litert"]["identical_outputs"] == 1.0 and t["litert"]["mask_agreement"] >= 0.999
+    assert abs(t["litert"]["dice_change_points"]) <= 0.1 and t["litert"]["dice_whole"] > 20
+    assert t["tflm_first_image"] == {"identical_to_litert_reference_tiles": True, "identical_to_whole_image": 1.0}
+    assert not tflm.fits((tmp_path / t["tile_model"]).read_bytes(), t["tile_arena"] - 2048)
+    assert json.loads((tmp_path / "report.json").read_text())["tiling"]["tiles"] == 36
+    assert "Chosen tile: 44x44" in (tmp_path / "report.md").read_text() and (tmp_path / "tiling.png").is_file()
+    assert "kTile = 44;" in (tmp_path / "firmware" / "tiling_config.h").read_text()
+
+    nuclei = data.find_pairs(shared_dataset("dsb2018_nuclei"))[:2]
+    x, y = data.load_arrays(nuclei, cfg)
+    blob = _int8(model, x)
+    t = tiling.tile_deployment(model, blob, x, y, mcu_ram=256 * 1024, log=lambda *_: None)
+    assert t["mode"] == "exact" and t["litert"]["identical_outputs"] == 1.0
+    assert abs(t["litert"]["dice_change_points"]) <= 0.1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MCU_SIZED)
+@pytest.mark.parametrize("dataset", ["sample_microplastics", "dsb2018_nuclei"])
+def test_trained_models_at_256_in_256k(tmp_path, name, dataset):
+    """The issue's proof at full size: train at 256x256 on real images, deploy with --mcu-ram 256K. Half
+    MultiResUNet's exact tile does not fit 256 KB, so it runs the measured approximate mode."""
+    import train
+
+    root = SAMPLE_DATA if dataset == "sample_microplastics" else shared_dataset(dataset)
+    code = train.main(["--model", name, "--data", str(root), "--image-size", "256", "--epochs", "8",
+                       "--batch-size", "4", "--loss", "bce_dice", "--lr-schedule", "constant", "--lr", "3e-3",
+                       "--output", str(tmp_path), "--name", "run", "--mcu-ram", "256K",
+                       "--export-dir", str(tmp_path / "export"), "--histogram-freq", "0"])
+    assert code == 0
+    t = json.loads((tmp_path / "export" / "report.json").read_text())["tiling"]
+    print(json.dumps({k: v for k, v in t.items() if k != "arena_curve"}))
+    assert t["tile_arena"] <= 256 * 1024 and t["litert"]["mask_agreement"] >= 0.999
+    assert abs(t["litert"]["dice_change_points"]) <= 0.1
+    assert t["tflm_first_image"]["identical_to_litert_reference_tiles"]
+    if t["mode"] == "exact":
+        assert t["litert"]["identical_outputs"] == 1.0 and t["tflm_first_image"]["identical_to_whole_image"] == 1.0
+
+
+STUB_HEADERS = {  # the few TFLM declarations the template uses, with their real signatures
+    "tensorflow/lite/c/common.h": """#pragma once
+#include <cstdint>
+typedef enum { kTfLiteOk = 0, kTfLiteError = 1 } TfLiteStatus;
+typedef union { int8_t* int8; uint8_t* uint8; float* f; } TfLitePtrUnion;
+typedef struct { TfLitePtrUnion data; } TfLiteTensor;
+""",
+    "tensorflow/lite/micro/micro_interpreter.h": """#pragma once
+#include <cstddef>
+#include <cstdint>
+#include "tensorflow/lite/c/common.h"
+#include "tensorflow/lite/schema/schema_generated.h"
+namespace tflite {
+class MicroOpResolver {};
+class MicroInterpreter {
+ public:
+  MicroInterpreter(const Model* model, const MicroOpResolver& op_resolver, uint8_t* tensor_arena,
+                   size_t tensor_arena_size);
+  TfLiteStatus AllocateTensors();
+  TfLiteStatus Invoke();
+  TfLiteTensor* input(size_t index);
+  TfLiteTensor* output(size_t index);
+  size_t arena_used_bytes() const;
+};
+}  // namespace tflite
+""",
+    "tensorflow/lite/micro/micro_mutable_op_resolver.h": """#pragma once
+#include "tensorflow/lite/c/common.h"
+#include "tensorflow/lite/micro/micro_interpreter.h"
+namespace tflite {
+template <unsigned int tOpCount> class MicroMutableOpResolver : public MicroOpResolver {
+ public:
+  TfLiteStatus AddConv2D(); TfLiteStatus AddDepthwiseConv2D(); TfLiteStatus AddMaxPool2D();
+  TfLiteStatus AddAveragePool2D(); TfLiteStatus AddAdd(); TfLiteStatus AddSub(); TfLiteStatus AddMul();
+  TfLiteStatus AddConcatenation(); TfLiteStatus AddLogistic(); TfLiteStatus AddRelu(); TfLiteStatus AddRelu6();
+  TfLiteStatus AddLeakyRelu(); TfLiteStatus AddTanh(); TfLiteStatus AddHardSwish(); TfLiteStatus AddQuantize();
+  TfLiteStatus AddDequantize(); TfLiteStatus AddMaximum(); TfLiteStatus AddMinimum(); TfLiteStatus AddPrelu();
+  TfLiteStatus AddResizeNearestNeighbor();
+};
+}  // namespace tflite
+""",
+    "tensorflow/lite/micro/micro_log.h": "#pragma once\nvoid MicroPrintf(const char* format, ...);\n",
+    "tensorflow/lite/schema/schema_generated.h": """#pragma once
+#include <cstdint>
+#define TFLITE_SCHEMA_VERSION (3)
+namespace tflite {
+struct Model { uint32_t version() const; };
+const Model* GetModel(const void* buf);
+}  // namespace tflite
+""",
+}
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="no g++ on this machine")
+def test_firmware_template_is_valid_cpp(tmp_path, quarter64):
+    blob = tiling.resize_tflite(quarter64[2], (44, 44))
+    plan = tiling.plan_tiles((64, 64), 44, 14, 2)
+    files = tiling.write_firmware(tmp_path / "fw", blob, plan, 123456, convert.LiteRTModel(blob))
+    assert {f.name for f in files} == {"model_data.h", "model_data.cc", "tiling_config.h", "tiled_inference.cc"}
+    config = (tmp_path / "fw" / "tiling_config.h").read_text()
+    assert "kTileStartY[kTilesY] = {0, 2, 18, 20};" in config and "kCoreEndX[kTilesX] = {16, 32, 48, 64};" in config
+    assert "X(Conv2D)" in config and "X(ResizeNearestNeighbor)" in config and "kArenaBytes = 123456;" in config
+    for path, text in STUB_HEADERS.items():
+        (tmp_path / "stubs" / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "stubs" / path).write_text(text)
+    for source in ("tiled_inference.cc", "model_data.cc"):
+        done = subprocess.run(["g++", "-std=c++17", "-fsyntax-only", "-Wall", "-Werror", f"-I{tmp_path / 'stubs'}",
+                               f"-I{tmp_path / 'fw'}", str(tmp_path / "fw" / source)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+
+
+def test_cli_parses_the_ram_budget():
+    import argparse
+
+    from deploy.__main__ import _bytes, add_deploy_arguments, options_from_args
+
+    assert [_bytes(t) for t in ("262144", "256K", "256KB", "1M", "0.5m")] == [262144] * 3 + [2**20, 2**19]
+    with pytest.raises(argparse.ArgumentTypeError, match="256K"):
+        _bytes("lots")
+    p = argparse.ArgumentParser()
+    add_deploy_arguments(p, quantize_default=())
+    options = options_from_args(p.parse_args(["--mcu-ram", "256K", "--tile-halo", "8"]))
+    assert options.mcu_ram == 262144 and options.tile_halo == "8" and options.quantize == ("int8",)
+    with pytest.raises(SystemExit):
+        p.parse_args(["--tile-halo", "wide"])
