@@ -52,6 +52,9 @@ class HardSigmoid(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return input_shape
 
+    def get_prunable_weights(self):  # tfmot pruning: nothing to prune
+        return []
+
 
 @keras.saving.register_keras_serializable(package="edgeseg")
 class HardSwish(keras.layers.Layer):
@@ -62,6 +65,9 @@ class HardSwish(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+    def get_prunable_weights(self):  # tfmot pruning: nothing to prune
+        return []
 
 
 # layer class -> QuantizeConfig class, for layers the default 8-bit registry does not support.
