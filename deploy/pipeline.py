@@ -157,6 +157,15 @@ def splits_from_config(cfg: dict, pairs):
     return data.split_pairs(pairs, val_fraction=cfg["val_fraction"], test_fraction=cfg["test_fraction"], seed=cfg["seed"])
 
 
+def input_normalization(cfg: dict, model_name: str):
+    """The run's recorded input normalisation; for a bare .keras file, the registry's for a zoo model name."""
+    if "input_normalization" in cfg:
+        return cfg["input_normalization"]
+    import zoo
+
+    return zoo.get_model_info(model_name).get("input_normalization") if model_name in zoo.list_models() else None
+
+
 def deploy_saved_model(model_path, cfg: dict, options: DeployOptions, out_dir=None, log=print) -> Path:
     """Load a saved model (safe mode) and run `run()` with the data, preprocessing and held-out split that
     `cfg` (a train.py config.json, or at least {"data": ...}) describes. Returns the output folder."""
@@ -167,7 +176,7 @@ def deploy_saved_model(model_path, cfg: dict, options: DeployOptions, out_dir=No
     model = keras.models.load_model(model_path, safe_mode=True, compile=False)
     h, w, c = model.input_shape[1:]
     dcfg = data.DataConfig((h, w), c, cfg.get("mask_threshold", 0.5), cfg.get("mask_invert", False),
-                           cfg.get("fit", "resize"), cfg.get("input_normalization"))
+                           cfg.get("fit", "resize"), input_normalization(cfg, model.name))
     train, val, test = splits_from_config(cfg, data.find_pairs(cfg["data"]))
     out = Path(out_dir or Path("tflite_models") / model.name)
     run(model, out, train_pairs=train, eval_pairs=test or val, data_cfg=dcfg,

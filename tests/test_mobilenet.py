@@ -175,6 +175,11 @@ def test_normalisation_is_applied_in_the_dataset_and_recorded(sample_data):
     cfg, _ = train.parse_args(["--model", "unet_mobilenetv3"])
     assert cfg.input_normalization == mobilenetv3.INPUT_NORMALIZATION
     assert train.parse_args(["--model", "unet"])[0].input_normalization is None
+    from deploy.pipeline import input_line, input_normalization
+
+    assert input_normalization({}, "deeplabv3plus_mobilenetv3") == mobilenetv3.INPUT_NORMALIZATION  # bare .keras
+    assert input_normalization({"input_normalization": None}, "unet_mobilenetv3") is None  # the run's record wins
+    assert "(0.5, 0.5, 0.5)" in input_line(mobilenetv3.INPUT_NORMALIZATION) and "[0, 1]" in input_line(None)
 
 
 def test_few_training_steps_on_kvasir_lower_the_loss():
