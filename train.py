@@ -27,6 +27,7 @@ EXAMPLES = """examples:
   python train.py --model unet --data ../shared/data/kvasir_seg --image-size 256 --loss bce_dice
   python train.py --data ../shared/data/mpset_microplastics --mask-invert --folds 5
   python train.py --model quarter_multiresunet --model-arg respath_length=1 --width 2
+  python train.py --model deeplabv3plus_mobilenetv3 --encoder-weights imagenet --data ../shared/data/kvasir_seg --image-size 288x384
   python train.py --resume runs/half_multiresunet-20250101-120000   # continue an interrupted run
 """
 
@@ -38,6 +39,8 @@ class RunConfig:
     model: str = "half_multiresunet"
     model_args: dict = dataclasses.field(default_factory=dict)
     width: float = 1.0
+    encoder_weights: str | None = None  # "imagenet" or a path, for models with a pretrained encoder
+    input_normalization: dict | None = None  # (x - mean) / std fed to the model; from its registry info
     data: str = str(DEFAULT_DATA)
     mask_invert: bool = False
     mask_threshold: float = 0.5
@@ -100,6 +103,9 @@ def parse_args(argv=None) -> tuple[RunConfig, argparse.Namespace]:
     g.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="builder argument, e.g. filters=(16,32,64) or batch_norm=False; repeatable")
     g.add_argument("--width", type=float, default=d.width, help="channel multiplier for any model")
+    g.add_argument("--encoder-weights", default=None, metavar="imagenet|PATH",
+                   help="ImageNet weights for a model's pretrained encoder: from the Keras cache (imagenet) or an "
+                        ".h5 file; never downloaded")
     g.add_argument("--list-models", action="store_true", help="print models with parameters and FLOPs, then exit")
     g = p.add_argument_group("data")
     g.add_argument("--data", default=d.data, help="folder with images/ and masks/ matched by file stem")
@@ -170,9 +176,18 @@ def parse_args(argv=None) -> tuple[RunConfig, argparse.Namespace]:
         p.error(f"--prune expects a sparsity between 0 and 1, got {a.prune}")
     if a.fold is not None and not 0 <= a.fold < max(a.folds, 1):
         p.error(f"--fold {a.fold} needs --folds greater than {a.fold}")
+    if a.encoder_weights is not None:
+        import inspect
+
+        takes = [n for n in zoo.list_models()
+                 if "encoder_weights" in inspect.signature(zoo.registry._MODELS[n]).parameters]
+        if a.model not in takes:
+            p.error(f"--encoder-weights: model {a.model} has no pretrained encoder (models with one: {', '.join(takes)})")
+        # a missing file is reported when the model is built (check_model_and_batch), naming the file to fetch
     fields = {f.name for f in dataclasses.fields(RunConfig)}
     cfg = RunConfig(**{**{k: v for k, v in vars(a).items() if k in fields}, "model_args": model_args,
-                       "image_size": size})
+                       "image_size": size,
+                       "input_normalization": zoo.get_model_info(a.model).get("input_normalization")})
     return check_ranges(p, cfg), a
 
 
@@ -223,19 +238,29 @@ def resumed_config(p: argparse.ArgumentParser, a: argparse.Namespace) -> RunConf
 
 
 def list_models_table() -> str:
-    """Name, parameters and FLOPs at the paper's input size, beside the paper's figures."""
-    from zoo.complexity import count_flops
+    """Name, parameters, FLOPs and MACs at the paper's input size, beside the paper's figures."""
+    import numpy as np
+    import tf_keras as keras
 
-    rows = [f"{'model':24s}{'input':>12s}{'params':>12s}{'paper':>12s}{'FLOPs':>10s}{'paper':>10s}"]
+    from zoo.complexity import count_flops, count_macs
+
+    rows = [f"{'model':28s}{'input':>12s}{'params':>11s}{'trainable':>11s}{'paper':>11s}{'FLOPs':>9s}{'paper':>9s}"
+            f"{'MACs':>9s}{'paper':>9s}"]
     for name in zoo.list_models():
         info = zoo.get_model_info(name)
         shape = info.get("input_shape", (512, 512, 3))
         m = zoo.build_model(name, input_shape=shape)
+        trainable = int(sum(np.prod(w.shape) for w in m.trainable_weights))
         paper_p = f"{info['params'] / 1e6:.4f}M" if "params" in info else "-"
         paper_f = f"{info['flops'] / 1e9:.1f}B" if "flops" in info else "-"
-        rows.append(f"{name:24s}{'x'.join(map(str, shape)):>12s}{m.count_params() / 1e6:>11.4f}M{paper_p:>12s}"
-                    f"{count_flops(m) / 1e9:>9.1f}B{paper_f:>10s}")
-    return "\n".join(rows) + "\nFLOPs count multiplications and additions separately, as paper 002 does."
+        paper_m = f"{info['macs'] / 1e9:.3f}G" if "macs" in info else "-"
+        rows.append(f"{name:28s}{'x'.join(map(str, shape)):>12s}{m.count_params() / 1e6:>10.4f}M"
+                    f"{trainable / 1e6:>10.4f}M{paper_p:>11s}{count_flops(m) / 1e9:>8.1f}B{paper_f:>9s}"
+                    f"{count_macs(m) / 1e9:>8.3f}G{paper_m:>9s}")
+        keras.backend.clear_session()
+    return "\n".join(rows) + ("\nparams: all weights incl. BatchNorm statistics; trainable: what PyTorch papers count. "
+                              "FLOPs count multiplications and additions separately (paper 002); MACs count conv and "
+                              "dense multiply-accumulates (papers 000, 003, 004 call these 'GFLOPs').")
 
 
 class UsageError(ValueError):
@@ -246,7 +271,8 @@ def check_data(cfg: RunConfig) -> list:
     """Check every image/mask pair before training; print one line per skipped pair; return the usable pairs."""
     from zoo import data, validate
 
-    dcfg = data.DataConfig(cfg.image_size, cfg.channels, cfg.mask_threshold, cfg.mask_invert, cfg.fit)
+    dcfg = data.DataConfig(cfg.image_size, cfg.channels, cfg.mask_threshold, cfg.mask_invert, cfg.fit,
+                           cfg.input_normalization)
     report = validate.validate_dataset(cfg.data, dcfg, strict=cfg.strict)
     for problem in report.problems:
         print(f"skipped {problem}", file=sys.stderr)
@@ -276,8 +302,12 @@ def check_model_and_batch(cfg: RunConfig, splits: dict) -> None:
     if cfg.batch_size > smallest:
         raise UsageError(f"--batch-size {cfg.batch_size} is larger than the {smallest} training pairs of {cfg.data}; "
                          f"lower --batch-size")
+    from zoo.pretrained import WeightsNotFound
+
     try:
-        zoo.build_model(cfg.model, input_shape=(*cfg.image_size, cfg.channels), width=cfg.width, **cfg.model_args)
+        zoo.build_model(cfg.model, input_shape=(*cfg.image_size, cfg.channels), width=cfg.width, **model_kwargs(cfg))
+    except WeightsNotFound as e:
+        raise UsageError(f"--encoder-weights: {e}") from None
     except (ValueError, TypeError) as e:
         if "stride" in str(e):
             raise UsageError(f"--image-size: {e}") from None
@@ -286,6 +316,11 @@ def check_model_and_batch(cfg: RunConfig, splits: dict) -> None:
                          f"{' '.join(str(e).split())}") from None
     finally:
         keras.backend.clear_session()
+
+
+def model_kwargs(cfg: RunConfig) -> dict:
+    """Builder arguments of the run: --model-arg values, plus --encoder-weights when given."""
+    return cfg.model_args | ({"encoder_weights": cfg.encoder_weights} if cfg.encoder_weights else {})
 
 
 def prepare_run_dir(cfg: RunConfig, args, pairs) -> Path:
@@ -346,7 +381,8 @@ def train_one(cfg: RunConfig, run_dir: Path, splits, strategy=None) -> dict:
     if done:
         print(f"{run_dir}: resuming after epoch {done} of {cfg.epochs}")
     keras.utils.set_random_seed(cfg.seed)
-    dcfg = data.DataConfig(cfg.image_size, cfg.channels, cfg.mask_threshold, cfg.mask_invert, cfg.fit)
+    dcfg = data.DataConfig(cfg.image_size, cfg.channels, cfg.mask_threshold, cfg.mask_invert, cfg.fit,
+                           cfg.input_normalization)
     fill = data.mean_pixel(train_pairs, dcfg) if cfg.augment else 0.0
     aug = data.make_augmentation(fill) if cfg.augment else None
     batch = cfg.batch_size  # main() checked that it fits the training split
@@ -364,7 +400,7 @@ def train_one(cfg: RunConfig, run_dir: Path, splits, strategy=None) -> dict:
     # Variables (weights, optimizer slots, metric counts) live on every replica; layers compute in `policy`.
     with strategy.scope(), precision.global_policy(policy):
         model = zoo.build_model(cfg.model, input_shape=(*cfg.image_size, cfg.channels), width=cfg.width,
-                                **cfg.model_args)
+                                **model_kwargs(cfg))
         steps = cfg.epochs * int(np.ceil(len(train_pairs) / batch))  # batch is global: one step per global batch
         lr = training.make_learning_rate(cfg.lr, cfg.lr_schedule, steps)
         model.compile(optimizer=training.make_optimizer(cfg.optimizer, lr), loss=get_loss(cfg.loss),
@@ -384,7 +420,7 @@ def train_one(cfg: RunConfig, run_dir: Path, splits, strategy=None) -> dict:
     preview = val_pairs or train_pairs
     if preview:
         x, y = data.load_arrays(preview[:4], dcfg)
-        callbacks.append(training.PredictionImages(str(tb_dir / "images"), x, y))
+        callbacks.append(training.PredictionImages(str(tb_dir / "images"), x, y, inputs=data.normalize(x, dcfg)))
     # last: an epoch counts once its files are written. All workers share run_dir/backup (Keras keeps
     # non-chief copies in backup/workertemp_*), so a restarted cluster resumes from the same epoch.
     callbacks.append(training.make_backup(run_dir / "backup"))

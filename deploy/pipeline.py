@@ -78,15 +78,16 @@ def run(model, out_dir, *, train_pairs, eval_pairs, data_cfg: data.DataConfig, l
     out_dir.mkdir(parents=True, exist_ok=True)
     h, w = data_cfg.image_size
     stem = f"{model.name}_{h}x{w}"
-    x_eval, y_eval = data.load_arrays(eval_pairs, data_cfg)
-    x_cal, _ = data.load_arrays(train_pairs[:options.calibration_images], data_cfg)
+    images_eval, y_eval = data.load_arrays(eval_pairs, data_cfg)
+    x_eval = data.normalize(images_eval, data_cfg)  # what the model is fed (its input normalisation, if any)
+    x_cal = data.normalize(data.load_arrays(train_pairs[:options.calibration_images], data_cfg)[0], data_cfg)
     calibration = [x_cal[i:i + 1] for i in range(len(x_cal))]
     needs_training = options.prune or "qat" in options.quantize
     train_ds = data.make_dataset(train_pairs, data_cfg, batch_size=min(8, len(train_pairs)), shuffle=True) \
         if needs_training else None
     report = {"model": model.name, "input_shape": [h, w, data_cfg.channels], "eval_images": len(eval_pairs),
               "calibration_images": len(calibration), "threads": options.threads, "options": dataclasses.asdict(options),
-              "variants": {}}
+              "input_normalization": data_cfg.normalization, "variants": {}}
 
     base = model
     if options.prune:
@@ -153,7 +154,7 @@ def run(model, out_dir, *, train_pairs, eval_pairs, data_cfg: data.DataConfig, l
 
     atomic_write_text(out_dir / "report.json", json.dumps(report, indent=2, default=str))
     atomic_write_text(out_dir / "report.md", markdown_report(report))
-    save_predictions_png(out_dir / "predictions.png", x_eval, y_eval, preds.get("float"), preds.get(int8_mode or "fp32"),
+    save_predictions_png(out_dir / "predictions.png", images_eval, y_eval, preds.get("float"), preds.get(int8_mode or "fp32"),
                          int8_mode or "fp32")
     return report
 
@@ -167,6 +168,15 @@ def splits_from_config(cfg: dict, pairs):
     return data.split_pairs(pairs, val_fraction=cfg["val_fraction"], test_fraction=cfg["test_fraction"], seed=cfg["seed"])
 
 
+def input_normalization(cfg: dict, model_name: str):
+    """The run's recorded input normalisation; for a bare .keras file, the registry's for a zoo model name."""
+    if "input_normalization" in cfg:
+        return cfg["input_normalization"]
+    import zoo
+
+    return zoo.get_model_info(model_name).get("input_normalization") if model_name in zoo.list_models() else None
+
+
 def deploy_saved_model(model_path, cfg: dict, options: DeployOptions, out_dir=None, log=print) -> Path:
     """Load a saved model (safe mode) and run `run()` with the data, preprocessing and held-out split that
     `cfg` (a train.py config.json, or at least {"data": ...}) describes. Returns the output folder."""
@@ -175,7 +185,7 @@ def deploy_saved_model(model_path, cfg: dict, options: DeployOptions, out_dir=No
     model = load_model(model_path, compile=False)  # safe mode; a corrupt or foreign file is a one-line ModelFileError
     h, w, c = model.input_shape[1:]
     dcfg = data.DataConfig((h, w), c, cfg.get("mask_threshold", 0.5), cfg.get("mask_invert", False),
-                           cfg.get("fit", "resize"))
+                           cfg.get("fit", "resize"), input_normalization(cfg, model.name))
     train, val, test = splits_from_config(cfg, data.find_pairs(cfg["data"]))
     out = Path(out_dir or Path("tflite_models") / model.name)
     run(model, out, train_pairs=train, eval_pairs=test or val, data_cfg=dcfg,
@@ -189,6 +199,7 @@ def markdown_report(report: dict) -> str:
     lines = [f"# {report['model']} at {h}x{w}x{c}: float vs compressed", "",
              f"Scores pooled over all pixels of {report['eval_images']} held-out images (threshold 0.5). "
              f"Latency: LiteRT, batch 1, {report['threads']} threads, median of 20 runs on this machine.", "",
+             input_line(report.get("input_normalization")), "",
              "| variant | file | bytes | gzip bytes | Dice | IoU | precision | recall | latency ms | TFLM arena | Edge TPU ops |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, v in report["variants"].items():
@@ -219,6 +230,14 @@ def markdown_report(report: dict) -> str:
     if "onnx" in report:
         lines.append(f"ONNX: {report['onnx']['bytes']} bytes, max |ONNX - Keras| = {report['onnx']['max_abs_diff']:.2e}.")
     return "\n".join(lines) + "\n"
+
+
+def input_line(normalization) -> str:
+    """What the firmware feeds the model, in one sentence."""
+    if not normalization:
+        return "Input: RGB (or grey) pixels scaled to [0, 1] (x = p / 255 for 8-bit), then the model's input quantization."
+    return (f"Input: x = (p / 255 - mean) / std per channel with mean {tuple(normalization['mean'])} and std "
+            f"{tuple(normalization['std'])} (as in training), then the model's input quantization.")
 
 
 def save_predictions_png(path: Path, x, y, float_prob, q_prob, q_name: str, rows: int = 3) -> None:

@@ -52,3 +52,22 @@ def count_flops(model) -> int:
 def count_params(model) -> int:
     """All weights, trainable and not (BatchNorm moving statistics included), as Keras counts them."""
     return int(model.count_params())
+
+
+def layer_macs(layer) -> int:
+    """Multiply-accumulates of one conv or dense layer for one input image (0 for other layers).
+
+    The convention of thop/ptflops and of papers 000, 003 and 004 ("GFLOPs" that are G-MACs)."""
+    out = layer.output_shape
+    if isinstance(layer, layers.DepthwiseConv2D):
+        return _elements(out) * layer.kernel_size[0] * layer.kernel_size[1]
+    if isinstance(layer, layers.Conv2D):
+        return _elements(out) * layer.kernel_size[0] * layer.kernel_size[1] * (layer.input_shape[-1] // layer.groups)
+    if isinstance(layer, layers.Dense):
+        return _elements(out) * layer.input_shape[-1]
+    return 0
+
+
+def count_macs(model) -> int:
+    """Total conv and dense multiply-accumulates of `model` for one input at its built input shape."""
+    return sum(layer_macs(layer) for layer in model.layers)

@@ -1,8 +1,10 @@
 """Datasets: a folder with `images/` and `masks/` matched by file stem, read into a `tf.data` pipeline.
 
-Arrays: images are float32 (H, W, C) in [0, 1] (no normalisation layer lives in the models, so
-this is the one preprocessing step, shared by training, evaluation and INT8 calibration); masks
-are float32 (H, W, 1) in {0, 1}.
+Arrays: images are float32 (H, W, C) in [0, 1]; masks are float32 (H, W, 1) in {0, 1}. No
+normalisation layer lives in the models: a model whose registry info declares
+`input_normalization = {"mean": (r, g, b), "std": (r, g, b)}` (ImageNet-pretrained encoders) is fed
+`(x - mean) / std` by `normalize`, which `make_dataset` applies and every other caller that feeds a
+model (evaluation, TensorBoard previews, INT8 calibration) calls; other models get [0, 1] as read.
 
 Readers: TIFF through `tifffile` (OpenCV reads multi-sample TIFFs as grey), everything else
 through OpenCV (PNG 8/16-bit, grey, RGBA, JPEG, BMP), with Pillow as a fallback for what OpenCV
@@ -41,6 +43,7 @@ class DataConfig:
         mask_threshold: foreground where mask > threshold x full scale (0.5 -> > 127 for 8-bit).
         mask_invert: foreground is black in the mask files (e.g. MP-Set).
         fit: "resize" stretches to `image_size`; "pad" keeps the aspect ratio and pads right/bottom.
+        normalization: {"mean": (r, g, b), "std": (r, g, b)} in [0, 1] units, or None (feed [0, 1]).
     """
 
     image_size: tuple[int, int] = (256, 256)
@@ -48,8 +51,15 @@ class DataConfig:
     mask_threshold: float = 0.5
     mask_invert: bool = False
     fit: str = "resize"
+    normalization: dict | None = None
 
     def __post_init__(self):
+        if self.normalization is not None:
+            norm = self.normalization
+            if not isinstance(norm, dict) or set(norm) != {"mean", "std"} or \
+                    any(len(norm[k]) != 3 for k in norm) or min(norm["std"]) <= 0:
+                raise ValueError(f"normalization must be {{'mean': (r, g, b), 'std': (r, g, b)}} with positive std, "
+                                 f"got {norm!r}")
         if self.fit not in ("resize", "pad"):
             raise ValueError(f"fit must be 'resize' or 'pad', got {self.fit!r}")
         if self.channels not in (1, 3):
@@ -299,6 +309,24 @@ def mean_pixel(pairs, cfg: DataConfig, max_images=200) -> tuple[float, ...]:
     return tuple(float(v) for v in np.mean(means, axis=0))
 
 
+def normalization_arrays(cfg: DataConfig):
+    """(mean, std) float32 arrays of cfg.channels values, or None; grey input uses the RGB averages."""
+    if cfg.normalization is None:
+        return None
+    mean, std = (np.asarray(cfg.normalization[k], np.float32) for k in ("mean", "std"))
+    if cfg.channels == 1:
+        mean, std = mean.mean(keepdims=True), std.mean(keepdims=True)
+    return mean, std
+
+
+def normalize(images, cfg: DataConfig):
+    """What the model is fed: `(x - mean) / std` per channel when `cfg.normalization` is set, else `images`."""
+    stats = normalization_arrays(cfg)
+    if stats is None:
+        return images
+    return ((images - stats[0]) / stats[1]).astype(np.float32)
+
+
 # --- augmentation and tf.data ----------------------------------------------------------------
 
 def make_augmentation(fill=0.0, *, shift=0.2, rotate=45.0, scale=(0.9, 1.1), flips=True, brightness_contrast=0.2):
@@ -324,6 +352,7 @@ def make_dataset(pairs, cfg: DataConfig, *, batch_size=8, augment=None, shuffle=
     them in files with that prefix (for sets larger than RAM); False or "none" decodes every epoch.
     Augmentation runs every epoch after the cache, so each epoch sees new transforms.
     `prefetch` batches and `decode_workers` parallel decoders default to tf.data's autotuning.
+    Normalisation (`cfg.normalization`) comes last, on the augmented [0, 1] image.
     """
     import tensorflow as tf
 
@@ -357,4 +386,8 @@ def make_dataset(pairs, cfg: DataConfig, *, batch_size=8, augment=None, shuffle=
     if augment is not None:
         ds = ds.map(lambda x, y: tf.numpy_function(_augment, [x, y], (tf.float32, tf.float32)),
                     num_parallel_calls=decode_workers or autotune).map(_set_shapes)
+    stats = normalization_arrays(cfg)
+    if stats is not None:
+        mean, std = (tf.constant(v) for v in stats)
+        ds = ds.map(lambda x, y: ((x - mean) / std, y), num_parallel_calls=decode_workers or autotune)
     return ds.batch(batch_size).prefetch(autotune if prefetch is None else prefetch)

@@ -4,9 +4,11 @@ tfmot's 8-bit registry refuses `Multiply` (squeeze-excite gates) and some activa
 hard-swish). For each such layer class we register a `QuantizeConfig` here, and `quantize_model`
 annotates the model with them before `quantize_apply`, so callers never handle the difference.
 Add a layer type: write (or reuse) a config and add one line to `CUSTOM_QUANTIZE_CONFIGS`.
+Also here: `HardSwish` and `HardSigmoid`, MobileNetV3's activations as single layers (output-quantized).
 """
 from __future__ import annotations
 
+import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 
@@ -36,15 +38,51 @@ class OutputQuantizeConfig(qk.QuantizeConfig):
         return {}
 
 
+# --- hard-sigmoid and hard-swish (MobileNetV3) ---------------------------------------------------
+# Keras has no hard-swish layer (keras.applications builds it from TFOpLambda ops, which tfmot refuses,
+# and `Activation("hard_sigmoid")` is a different function, clip(0.2 x + 0.5)). Two small layers,
+# written by hand for that reason; the TFLite converter fuses `x * relu6(x + 3) / 6` into HARD_SWISH.
+
+@keras.saving.register_keras_serializable(package="edgeseg")
+class HardSigmoid(keras.layers.Layer):
+    """relu6(x + 3) / 6, MobileNetV3's gate (Howard et al. 2019, Eq. 2 without the x)."""
+
+    def call(self, inputs):
+        return tf.nn.relu6(inputs + 3.0) * (1.0 / 6.0)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_prunable_weights(self):  # tfmot pruning: nothing to prune
+        return []
+
+
+@keras.saving.register_keras_serializable(package="edgeseg")
+class HardSwish(keras.layers.Layer):
+    """x * relu6(x + 3) / 6 (MobileNetV3 h-swish), one layer so QAT quantizes only its output."""
+
+    def call(self, inputs):
+        return inputs * tf.nn.relu6(inputs + 3.0) * (1.0 / 6.0)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_prunable_weights(self):  # tfmot pruning: nothing to prune
+        return []
+
+
 # layer class -> QuantizeConfig class, for layers the default 8-bit registry does not support.
 CUSTOM_QUANTIZE_CONFIGS: dict[type, type] = {
     keras.layers.Multiply: OutputQuantizeConfig,
+    HardSigmoid: OutputQuantizeConfig,
+    HardSwish: OutputQuantizeConfig,
 }
 
 
 def quantize_scope():
     """A `tfmot` quantize scope that knows our configs (needed to build, clone or load a QAT model)."""
     objects = {cls.__name__: cls for cls in set(CUSTOM_QUANTIZE_CONFIGS.values())}
+    objects |= {cls.__name__: cls for cls in CUSTOM_QUANTIZE_CONFIGS if cls.__module__ == __name__}
     return qk.quantize_scope(objects)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from zoo.data import DataConfig, read_image, read_mask, fit_to_size, restore_size
+from zoo.data import DataConfig, read_image, read_mask, fit_to_size, normalize, restore_size
 from zoo.metrics import evaluate_masks
 
 OPTIMIZERS = {
@@ -61,17 +61,20 @@ class LearningRateLogger(keras.callbacks.Callback):
 
 
 class PredictionImages(keras.callbacks.Callback):
-    """Writes input / truth / prediction image triplets to TensorBoard every `freq` epochs."""
+    """Writes input / truth / prediction image triplets to TensorBoard every `freq` epochs.
 
-    def __init__(self, log_dir: str, images: np.ndarray, masks: np.ndarray, freq: int = 1):
+    `images` are shown as they are ([0, 1]); the model is fed `inputs` (their normalised form; default `images`)."""
+
+    def __init__(self, log_dir: str, images: np.ndarray, masks: np.ndarray, freq: int = 1, inputs=None):
         super().__init__()
         self.writer = tf.summary.create_file_writer(log_dir)
         self.images, self.masks, self.freq = images, masks, max(1, freq)
+        self.inputs = images if inputs is None else inputs
 
     def on_epoch_end(self, epoch, logs=None):
         if epoch % self.freq:
             return
-        pred = self.model.predict(self.images, verbose=0)[..., :1]
+        pred = self.model.predict(self.inputs, verbose=0)[..., :1]
         rgb = self.images if self.images.shape[-1] == 3 else np.repeat(self.images, 3, -1)
         grey = lambda m: np.repeat(m, 3, -1)  # noqa: E731
         strip = np.concatenate([rgb, grey(self.masks), grey(pred), grey((pred > 0.5).astype(np.float32))], axis=2)
@@ -89,7 +92,7 @@ def evaluate_at_original_size(model, pairs, cfg: DataConfig, threshold=0.5, batc
         chunk = pairs[start:start + batch_size]
         originals = [read_image(p[0], cfg.channels) for p in chunk]
         batch = np.stack([fit_to_size(img, None, cfg)[0] for img in originals])
-        probs = model.predict(batch, verbose=0)
+        probs = model.predict(normalize(batch, cfg), verbose=0)
         for (_, mask_path), img, prob in zip(chunk, originals, probs):
             truths.append(read_mask(mask_path, cfg.mask_threshold, cfg.mask_invert)[..., 0])
             preds.append(restore_size(prob[..., :1], img.shape[:2], cfg)[..., 0])
