@@ -433,7 +433,7 @@ def train_one(cfg: RunConfig, run_dir: Path, splits, strategy=None) -> dict:
             keras.backend.clear_session()
             return {}
 
-        best = training.load_model(run_dir / "best.keras") if (run_dir / "best.keras").exists() else model
+        best = training.load_model(run_dir / "best.keras", compile=False) if (run_dir / "best.keras").exists() else model
         eval_pairs, eval_split = (test_pairs, "test") if test_pairs else (val_pairs, "val")
         metrics = {"split": eval_split, "images": len(eval_pairs), "train_images": len(train_pairs),
                    "val_images": len(val_pairs), "params": int(model.count_params()), "precision": policy or "float32"}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import os
 import re
 import tempfile
@@ -301,6 +302,24 @@ def best_in_history(rows: list[dict], monitor: str) -> float | None:
 
 # --- loading models --------------------------------------------------------------------------
 
+def _load_for_inference(path: Path):
+    """Keras' own loader reads the weights through a zip stream that rereads the archive from its start
+    on every backward seek (minutes for a few-MB model); reading config and weights out first is exact
+    and takes seconds. Safe mode as in Keras: no Python code from the file runs."""
+    with zipfile.ZipFile(path) as z:
+        config = json.loads(z.read("config.json"))
+        weights = z.read("model.weights.h5") if "model.weights.h5" in z.namelist() else None
+    if weights is None:
+        return keras.models.load_model(path, safe_mode=True, compile=False)
+    config["compile_config"] = None
+    model = keras.saving.deserialize_keras_object(config, safe_mode=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        weights_path = Path(tmp) / "model.weights.h5"
+        weights_path.write_bytes(weights)
+        model.load_weights(weights_path)
+    return model
+
+
 def load_model(path, *, compile: bool = True):
     """Load a `.keras` model file in Keras safe mode (no Python code from the file runs, so a Lambda
     layer is refused). Raises `ModelFileError` with one line naming the file for anything else."""
@@ -325,7 +344,9 @@ def load_model(path, *, compile: bool = True):
     if "config.json" not in names:
         raise ModelFileError(f"{path}: not a Keras model file (zip archive without config.json)")
     try:
-        return keras.models.load_model(path, safe_mode=True, compile=compile)
+        if compile:
+            return keras.models.load_model(path, safe_mode=True, compile=True)
+        return _load_for_inference(path)
     except Exception as e:  # noqa: BLE001 - any failure to load becomes one line naming the file
         text = " ".join(str(e).split()) or e.__class__.__name__
         if "safe_mode" in text or "lambda" in text.lower():
