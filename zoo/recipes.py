@@ -108,7 +108,7 @@ def recipe_path(name_or_path: str, folder: Path = RECIPES_DIR) -> Path:
     path = Path(folder) / f"{name_or_path}.yaml"
     if not path.is_file():
         known = list_recipes(folder)
-        close = difflib.get_close_matches(name_or_path, known, n=2, cutoff=0.5)
+        close = difflib.get_close_matches(name_or_path, known, n=1, cutoff=0.6)
         hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         raise ValueError(f"unknown recipe {name_or_path!r}.{hint} Known recipes: {', '.join(known)}")
     return path
@@ -232,11 +232,11 @@ def _flag_problem(action, field, value) -> str | None:
     if action.const is True or action.const is False:  # store_true / store_false: a switch
         return None if isinstance(value, bool) else f"expected true or false, got {value!r}"
     kind = action.type or str
-    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        pass
-    elif kind in (int, str) and type(value) is not kind:
-        return f"expected {'an integer' if kind is int else 'text'}, got {value!r}"
-    elif kind not in (int, float, str):
+    if kind in (int, float, str):
+        ok = type(value) is kind or (kind is float and type(value) is int)
+        if not ok:
+            return f"expected {dict([(int, 'an integer'), (float, 'a number'), (str, 'text')])[kind]}, got {value!r}"
+    else:
         try:
             kind(value)
         except (TypeError, ValueError) as e:
