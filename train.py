@@ -111,7 +111,8 @@ def build_parser() -> OneLineParser:
     g = p.add_argument_group("data")
     g.add_argument("--data", default=d.data, help="folder with images/ and masks/ matched by file stem")
     g.add_argument("--mask-invert", action="store_true", help="foreground is black in the mask files")
-    g.add_argument("--no-mask-invert", dest="mask_invert", action="store_false", help="foreground is white (default)")
+    g.add_argument("--no-mask-invert", dest="mask_invert", action="store_false", default=d.mask_invert,
+                   help="foreground is white (the default; overrides a recipe's --mask-invert)")
     g.add_argument("--mask-threshold", type=float, default=d.mask_threshold, help="foreground where mask > this x full scale")
     g.add_argument("--strict", action="store_true",
                    help="stop at the first bad file; by default bad pairs are listed and skipped")
@@ -123,7 +124,8 @@ def build_parser() -> OneLineParser:
     g.add_argument("--folds", type=int, default=d.folds, help="k-fold cross-validation (paper 002: 5); 0 = one split")
     g.add_argument("--fold", type=int, default=None, help="with --folds, run only this fold (0-based)")
     g.add_argument("--no-augment", dest="augment", action="store_false", help="turn off flips/affine/brightness")
-    g.add_argument("--augment", dest="augment", action="store_true", help="turn them on (the default; overrides a recipe without augmentation)")
+    g.add_argument("--augment", dest="augment", action="store_true", default=d.augment,
+                   help="turn them on (the default; overrides a recipe without augmentation)")
     g.add_argument("--cache", choices=("memory", "disk", "none"), default=d.cache,
                    help="keep decoded, resized images after epoch 1 in RAM, in files in the run folder, or not at all")
     g.add_argument("--prefetch", type=int, default=None, metavar="N", help="batches prepared ahead (default: autotune)")
