@@ -28,6 +28,8 @@ EXAMPLES = """examples:
   python train.py --data ../shared/data/mpset_microplastics --mask-invert --folds 5
   python train.py --model quarter_multiresunet --model-arg respath_length=1 --width 2
   python train.py --model deeplabv3plus_mobilenetv3 --encoder-weights imagenet --data ../shared/data/kvasir_seg --image-size 288x384
+  python train.py --list-recipes                                 # each paper's training setup
+  python train.py --recipe paper002_microplastics --epochs 20    # paper 002's setup, 20 epochs
   python train.py --resume runs/half_multiresunet-20250101-120000   # continue an interrupted run
 """
 
@@ -69,6 +71,7 @@ class RunConfig:
     decode_workers: int | None = None
     output: str = "runs"
     name: str | None = None
+    recipe: dict | None = None  # --recipe: {"name", "file", "values" (resolved), "overridden" (by flags)}
 
     @classmethod
     def from_json(cls, path: Path) -> "RunConfig":
@@ -90,7 +93,8 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see python train.py --help)\n")
 
 
-def parse_args(argv=None) -> tuple[RunConfig, argparse.Namespace]:
+def build_parser() -> OneLineParser:
+    """train.py's flags (recipes are checked against them: names, types, choices)."""
     from zoo.distribute import STRATEGIES
     from zoo.precision import POLICIES
     from zoo.losses import LOSSES
@@ -107,9 +111,14 @@ def parse_args(argv=None) -> tuple[RunConfig, argparse.Namespace]:
                    help="ImageNet weights for a model's pretrained encoder: from the Keras cache (imagenet) or an "
                         ".h5 file; never downloaded")
     g.add_argument("--list-models", action="store_true", help="print models with parameters and FLOPs, then exit")
+    g.add_argument("--recipe", metavar="NAME|FILE.yaml", default=None,
+                   help="train the way a paper did (recipes/NAME.yaml); any flag given overrides the recipe")
+    g.add_argument("--list-recipes", action="store_true", help="print the paper recipes, then exit")
     g = p.add_argument_group("data")
     g.add_argument("--data", default=d.data, help="folder with images/ and masks/ matched by file stem")
     g.add_argument("--mask-invert", action="store_true", help="foreground is black in the mask files")
+    g.add_argument("--no-mask-invert", dest="mask_invert", action="store_false", default=d.mask_invert,
+                   help="foreground is white (the default; overrides a recipe's --mask-invert)")
     g.add_argument("--mask-threshold", type=float, default=d.mask_threshold, help="foreground where mask > this x full scale")
     g.add_argument("--strict", action="store_true",
                    help="stop at the first bad file; by default bad pairs are listed and skipped")
@@ -121,6 +130,8 @@ def parse_args(argv=None) -> tuple[RunConfig, argparse.Namespace]:
     g.add_argument("--folds", type=int, default=d.folds, help="k-fold cross-validation (paper 002: 5); 0 = one split")
     g.add_argument("--fold", type=int, default=None, help="with --folds, run only this fold (0-based)")
     g.add_argument("--no-augment", dest="augment", action="store_false", help="turn off flips/affine/brightness")
+    g.add_argument("--augment", dest="augment", action="store_true", default=d.augment,
+                   help="turn them on (the default; overrides a recipe without augmentation)")
     g.add_argument("--cache", choices=("memory", "disk", "none"), default=d.cache,
                    help="keep decoded, resized images after epoch 1 in RAM, in files in the run folder, or not at all")
     g.add_argument("--prefetch", type=int, default=None, metavar="N", help="batches prepared ahead (default: autotune)")
@@ -156,9 +167,17 @@ def parse_args(argv=None) -> tuple[RunConfig, argparse.Namespace]:
 
     add_deploy_arguments(p, quantize_default=())
     g.add_argument("--export-dir", default=None, help="where --quantize/--prune files go (default tflite_models/<model>)")
+    return p
+
+
+def parse_args(argv=None) -> tuple[RunConfig, argparse.Namespace]:
+    p = build_parser()
     a = p.parse_args(argv)
-    if a.resume:
+    if a.resume:  # --recipe with --resume is a conflict (a resumed run keeps its recipe)
         return check_ranges(p, resumed_config(p, a)), a
+    recipe = None
+    if a.recipe and not a.list_recipes:
+        recipe, a = apply_recipe(p, a, argv)
 
     if a.model not in zoo.list_models():
         p.error(zoo.registry.unknown_model_message(a.model))
@@ -177,18 +196,94 @@ def parse_args(argv=None) -> tuple[RunConfig, argparse.Namespace]:
     if a.fold is not None and not 0 <= a.fold < max(a.folds, 1):
         p.error(f"--fold {a.fold} needs --folds greater than {a.fold}")
     if a.encoder_weights is not None:
-        import inspect
-
-        takes = [n for n in zoo.list_models()
-                 if "encoder_weights" in inspect.signature(zoo.registry._MODELS[n]).parameters]
+        takes = [n for n in zoo.list_models() if zoo.registry.has_pretrained_encoder(n)]
         if a.model not in takes:
             p.error(f"--encoder-weights: model {a.model} has no pretrained encoder (models with one: {', '.join(takes)})")
         # a missing file is reported when the model is built (check_model_and_batch), naming the file to fetch
     fields = {f.name for f in dataclasses.fields(RunConfig)}
     cfg = RunConfig(**{**{k: v for k, v in vars(a).items() if k in fields}, "model_args": model_args,
-                       "image_size": size,
+                       "image_size": size, "recipe": None,
                        "input_normalization": zoo.get_model_info(a.model).get("input_normalization")})
+    if recipe is not None:
+        cfg = dataclasses.replace(cfg, recipe=recipe_record(recipe, cfg))
     return check_ranges(p, cfg), a
+
+
+def load_recipe(name: str, parser: argparse.ArgumentParser | None = None):
+    """A recipe checked against this train.py (flags, types, choices, model registry, loss catalogue,
+    ranges); raises RecipeError (one line naming the file and the key) or ValueError (unknown name)."""
+    from zoo import recipes
+
+    parser = parser or build_parser()
+    recipe = recipes.read_recipe(name)
+    problems = recipes.recipe_problems(recipe, parser, RunConfig, range_check=lambda cfg: check_ranges(_Raise(), cfg))
+    if problems:
+        raise problems[0]
+    return recipe
+
+
+class _Raise:
+    """Stands in for the parser in `check_ranges`: its errors become ValueError."""
+
+    def error(self, message):
+        raise ValueError(message)
+
+
+def apply_recipe(p: argparse.ArgumentParser, a: argparse.Namespace, argv):
+    """Parse again with the recipe's values as defaults, so that every flag given wins; settings bound to
+    the model (model_args, encoder_weights) or loss (loss_args) apply only while those keep the recipe's."""
+    from zoo import recipes
+
+    try:
+        recipe = load_recipe(a.recipe, p)
+    except ValueError as e:
+        p.error(f"--recipe: {e}")
+    try:
+        data = str(recipes.dataset_path(recipe))
+    except recipes.RecipeError as e:
+        data, missing = None, str(e)
+    p.set_defaults(**recipes.as_flag_defaults(recipe), data=data)
+    a = p.parse_args(argv)
+    if a.data is None:
+        p.error(missing)
+    bound, dropped = recipes.bound_flags(recipe, a)
+    for dest, value in bound.items():
+        setattr(a, dest, value)
+    for note in dropped:
+        print(f"recipe {recipe.name}: not using its {note}", file=sys.stderr)
+    return recipe, a
+
+
+def recipe_record(recipe, cfg: RunConfig) -> dict:
+    """What config.json keeps of a recipe: its name and file, its values (data resolved) and the
+    settings the flags changed, with the values the run used."""
+    from zoo import recipes
+
+    values = recipe.values()
+    if "image_size" in values:
+        size = values["image_size"]
+        values["image_size"] = [size, size] if isinstance(size, int) else list(size)
+    try:
+        values["data"] = str(recipes.dataset_path(recipe))
+    except recipes.RecipeError:
+        values["data"] = None
+    used = json.loads(json.dumps(dataclasses.asdict(cfg)))  # tuples as lists, as config.json has them
+    overridden = {k: used.get(k) for k, v in values.items() if used.get(k) != v}
+    return {"name": recipe.name, "file": recipes._shown(recipe.path), "values": values, "overridden": overridden}
+
+
+def list_recipes_table() -> str:
+    """One row per recipe; recipes this checkout cannot run yet say why."""
+    from zoo import recipes
+
+    rows = [f"{'recipe':24s}{'model':28s}{'loss':14s}{'dataset (../shared/data)':26s}paper"]
+    parser = build_parser()
+    for name in recipes.list_recipes():
+        try:
+            rows.append(recipes.summary_line(load_recipe(name, parser)))
+        except ValueError as e:
+            rows.append(f"{name:24s}not runnable here: {e}")
+    return "\n".join(rows) + "\nrun one with: python train.py --recipe NAME [flags that override it]"
 
 
 def literal_or_text(value: str):
@@ -468,6 +563,12 @@ def main(argv=None) -> int:
     if args.list_models:
         print(list_models_table())
         return 0
+    if args.list_recipes:
+        print(list_recipes_table())
+        return 0
+    if cfg.recipe and not args.resume:
+        changed = ", ".join(f"{k}={v}" for k, v in cfg.recipe["overridden"].items()) or "nothing"
+        print(f"recipe {cfg.recipe['name']} ({cfg.recipe['file']}); changed by flags: {changed}")
     from zoo import data, distribute, training
 
     try:  # everything that can be wrong with the arguments or the data, before the run folder is touched

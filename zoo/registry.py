@@ -51,3 +51,17 @@ def get_model_info(name: str) -> dict:
     if name not in _MODELS:
         raise KeyError(unknown_model_message(name))
     return dict(_PAPER[name])
+
+
+def builder_signature(name: str):
+    """The `inspect.Signature` of a registered builder (which keyword arguments it takes)."""
+    import inspect
+
+    if name not in _MODELS:
+        raise KeyError(unknown_model_message(name))
+    return inspect.signature(_MODELS[name])
+
+
+def has_pretrained_encoder(name: str) -> bool:
+    """True when the model has an ImageNet-initialisable encoder (`encoder_weights` argument)."""
+    return "encoder_weights" in builder_signature(name).parameters or "input_normalization" in _PAPER[name]
