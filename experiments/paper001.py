@@ -6,7 +6,8 @@ slips in the paper), and the Jaccard-BCE-RMSprop rows (6 decimals) look computed
 the paper drew a new random test set per combination.
 """
 
-LOSS_LABELS = {"bce": "BCE", "dice_bce": "DiceBCE", "dice_focal": "DiceFocal", "jaccard_bce": "JaccardBCE"}
+LOSS_LABELS = {"bce": "BCE", "dice_bce": "DiceBCE", "dice_focal": "DiceFocal", "jaccard_bce": "JaccardBCE",
+               "bce_jaccard": "JaccardBCE"}
 OPTIMIZER_LABELS = {"adam": "ADAM", "nadam": "NADAM", "rmsprop": "RMSprop", "adagrad": "Adagrad"}
 VARIANT_LABELS = {"base": "Base", "ptq": "PostQ", "qat": "DuringTQ", "pruned": "Pruned"}
 
@@ -45,4 +46,5 @@ TABLE3 = {
 
 def paper_row(loss: str, optimizer: str, variant: str) -> tuple | None:
     """(accuracy, F1, Jaccard, recall, precision) of the paper for this cell, or None when it did not run it."""
+    loss = {"bce_jaccard": "jaccard_bce"}.get(loss, loss)  # one loss, two names
     return TABLE3.get((loss, optimizer), {}).get(variant)

@@ -129,6 +129,7 @@ def test_learning_rate_drops_after_epoch_40():
 def test_paper_table_lookup():
     assert paper001.paper_row("jaccard_bce", "rmsprop", "pruned")[:3] == (0.9561, 0.9561, 0.9314)
     assert paper001.paper_row("dice_focal", "nadam", "base") is None  # the paper did not run it
+    assert paper001.paper_row("bce_jaccard", "adam", "base") == paper001.paper_row("jaccard_bce", "adam", "base")
     assert sum(len(v) for v in paper001.TABLE3.values()) == 32
 
 

@@ -440,3 +440,19 @@ def test_two_channel_softmax_trains_with_adapt_exp():
     y = (x[..., :1] > 0).astype(np.float32)
     losses = [model.train_on_batch(x, y) for _ in range(5)]
     assert all(np.isfinite(losses)) and losses[-1] < losses[0]
+
+
+def test_train_py_loss_args(capsys):
+    """train.py --loss-arg: parsed into the run config, checked by building the loss, one-line errors."""
+    import train
+
+    cfg, _ = train.parse_args(["--loss", "dice_focal", "--loss-arg", "gamma=3", "--loss-arg", "dice_weight=0.5"])
+    assert cfg.loss_args == {"gamma": 3, "dice_weight": 0.5}
+    assert get_loss(cfg.loss, **cfg.loss_args).get_config()["gamma"] == 3.0
+    for bad, message in ((["--loss", "focal", "--loss-arg", "beta=1"], "unknown argument(s) ['beta']"),
+                         (["--loss", "bce_dice", "--loss-arg", "alpha=2"], "alpha must be in [0.0, 1.0]"),
+                         (["--loss", "exp", "--loss-arg", "pixel_reduction"], "KEY=VALUE")):
+        with pytest.raises(SystemExit) as exit_:
+            train.parse_args(bad)
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and message in err and err.count("\n") == 1, err
