@@ -159,7 +159,7 @@ def weights_gzip_bytes(model) -> int:
     return len(gzip.compress(raw, 6))
 
 
-def make_variant(variant: str, model, cfg: GridConfig, loss: str, optimizer: str, arrays) -> tuple:
+def make_variant(variant: str, model, cfg: GridConfig, loss: str, optimizer: str, arrays, train_seconds=None) -> tuple:
     """(foreground probabilities on the test images, extra facts) for one variant of the trained `model`,
     which stays unchanged (pruning works on a copy: tfmot wraps the given layers in place)."""
     import numpy as np
@@ -171,13 +171,15 @@ def make_variant(variant: str, model, cfg: GridConfig, loss: str, optimizer: str
 
     x_test, calibration, train_ds, qat_ds = arrays
     if variant == "base":
-        return predict(model, x_test), {"params": int(model.count_params()), "weights_gzip_bytes": weights_gzip_bytes(model)}
+        return predict(model, x_test), {"params": int(model.count_params()), "weights_gzip_bytes": weights_gzip_bytes(model),
+                                        "train_seconds": train_seconds}
     if variant == "pruned":
         api = tfmot.sparsity.keras
         steps = cfg.finetune_epochs * int(train_ds.cardinality().numpy())
         freq = cfg.prune_frequency
+        # The last mask update (a multiple of freq) is the end step, so the final sparsity is reached.
         schedule = compress.pruning_schedule("polynomial", cfg.prune_final, initial=cfg.prune_initial, begin_step=0,
-                                             end_step=max(1, steps - freq), frequency=freq)
+                                             end_step=max(freq, (steps - 1) // freq * freq), frequency=freq)
         copy = keras.models.clone_model(model)
         copy.set_weights(model.get_weights())
         wrapped = fine_tune(api.prune_low_magnitude(copy, pruning_schedule=schedule), cfg, loss, optimizer, train_ds,
@@ -231,6 +233,8 @@ def prepare(cfg: GridConfig, out: Path, overwrite: bool = False) -> tuple:
                 "variants": list(cfg.variants)}
     split = {name: [p[0].name for p in part] for name, part in (("train", train), ("val", val), ("test", test))}
     if out.exists() and overwrite:
+        if not (out / "grid.json").is_file():
+            raise GridError(f"{out}: not a grid folder (no grid.json); --overwrite only replaces grids")
         shutil.rmtree(out)
     if (out / "grid.json").is_file():
         old = json.loads((out / "grid.json").read_text())
@@ -286,7 +290,9 @@ def run_grid(cfg: GridConfig, out, *, overwrite: bool = False, log=print) -> lis
                         train_base(cfg, loss, optimizer, (train_ds, val_ds), cell_dir, log)
                 start = time.perf_counter()
                 model = model or training.load_model(cell_dir / "base.keras", compile=False)
-                prob, facts = make_variant(variant, model, cfg, loss, optimizer, (x_test, calibration, train_ds, qat_ds))
+                trained = json.loads((cell_dir / "base_training.json").read_text())["seconds"]
+                prob, facts = make_variant(variant, model, cfg, loss, optimizer, (x_test, calibration, train_ds, qat_ds),
+                                           trained)
                 per_image = metrics.per_image_scores(y_test, metrics.foreground(prob), names=names)
                 training.atomic_write_text(cell_dir / f"{variant}_per_image.csv", metrics.per_image_csv(per_image))
                 row = {"loss": loss, "optimizer": optimizer, "variant": variant, **metrics.summarize(per_image), **facts,

@@ -89,6 +89,9 @@ def test_other_settings_in_the_same_folder_are_refused(tmp_path):
     assert json.loads((out / "grid.json").read_text())["epochs"] == 3
     more, _ = quick(tmp_path, "--epochs", "3", "--optimizers", "adam,nadam")  # growing the grid is a resume
     grid.prepare(more, out)
+    with pytest.raises(grid.GridError, match="not a grid folder"):
+        grid.prepare(cfg, tmp_path, overwrite=True)  # never deletes a folder that is not a grid
+    assert (out / "grid.json").is_file()
 
 
 @pytest.mark.parametrize("args, message", [
