@@ -58,18 +58,22 @@ def main(argv=None) -> int:
     loss, optimizer = cfg.losses[0], cfg.optimizers[0]
     model = zoo.build_model(cfg.model, input_shape=shape)
     t_base = _step_seconds(model, x, y, loss, optimizer, cfg.lr, 3)
+    print(f"training step {t_base:.2f} s", flush=True)
     t_qat = _step_seconds(quantize_model(model), x[:cfg.qat_batch_size], y[:cfg.qat_batch_size], loss, optimizer,
                           cfg.finetune_lr, 3)
-    api = tfmot.sparsity.keras
-    t_prune = _step_seconds(api.prune_low_magnitude(model, pruning_schedule=api.ConstantSparsity(0.5, 0)), x, y, loss,
-                            optimizer, cfg.finetune_lr, 3, [api.UpdatePruningStep()])
+    print(f"QAT step {t_qat:.2f} s", flush=True)
     calibration = [x[i:i + 1] for i in range(min(len(x), cfg.calibration_images))]
     start = time.perf_counter()
     convert.to_tflite(model, "int8", calibration)
     t_ptq = time.perf_counter() - start
+    print(f"INT8 conversion {t_ptq:.0f} s", flush=True)
     start = time.perf_counter()
     convert.to_tflite(quantize_model(model), "qat", calibration)
     t_qat_convert = time.perf_counter() - start
+    print(f"QAT conversion {t_qat_convert:.0f} s", flush=True)
+    api = tfmot.sparsity.keras  # last: pruning wraps the model's layers in place
+    t_prune = _step_seconds(api.prune_low_magnitude(model, pruning_schedule=api.ConstantSparsity(0.5, 0)), x, y, loss,
+                            optimizer, cfg.finetune_lr, 3, [api.UpdatePruningStep()])
 
     steps = math.ceil(len(train) / cfg.batch_size)
     qat_steps = math.ceil(len(train) / cfg.qat_batch_size)

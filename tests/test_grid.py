@@ -1,6 +1,6 @@
 """experiments.grid: paper 001's optimizer x loss x compression grid -- reports, the fixed split, resuming
-after an interrupt, one-line errors. The default run trains a reduced quick grid (2 optimizers x 1 loss,
-base and pruned variants: no INT8 conversion, ~20 s); `-m slow` runs the issue's 2 x 2 x all variants."""
+after an interrupt, one-line errors. The default run trains one quick cell (base and pruned variants, no
+INT8 conversion: ~10-50 s depending on the machine's load); `-m slow` runs the issue's 2 x 2 x all variants."""
 import csv
 import json
 import subprocess
@@ -31,51 +31,73 @@ class Interrupt:
 
 
 def test_quick_grid_writes_table_and_resumes_after_interrupt(tmp_path):
-    cfg, out = quick(tmp_path, "--optimizers", "adam,rmsprop", "--losses", "bce", "--variants", "base,pruned", "--epochs", "1")
+    """One real cell (trained, pruned, scored), interrupted after its first variant and resumed."""
+    cfg, out = quick(tmp_path, "--optimizers", "rmsprop", "--losses", "bce", "--variants", "base,pruned", "--epochs", "1")
     first = Interrupt(after=1)
     with pytest.raises(KeyboardInterrupt):
         grid.run_grid(cfg, out, log=first)
-    done = out / "cells" / "bce-adam" / "base.json"
-    assert done.is_file() and not (out / "cells" / "bce-adam" / "pruned.json").exists()
+    cell = out / "cells" / "bce-rmsprop"
+    assert (cell / "base.json").is_file() and not (cell / "pruned.json").exists()
     assert not (out / "table.md").exists()
-    stamp = done.stat().st_mtime_ns
+    stamp = (cell / "base.json").stat().st_mtime_ns
 
     second = Interrupt()
     rows = grid.run_grid(cfg, out, log=second)
-    # The finished variant is reused, not recomputed; bce-adam's model is not trained again.
-    assert done.stat().st_mtime_ns == stamp
-    assert not any(ln.startswith("bce-adam: training") for ln in second.lines)
-    assert any(ln.startswith("bce-rmsprop: training") for ln in second.lines)
-    assert [(r["optimizer"], r["variant"]) for r in rows] == [("adam", "base"), ("adam", "pruned"),
-                                                              ("rmsprop", "base"), ("rmsprop", "pruned")]
+    # The finished variant is reused, not recomputed, and the model is not trained again.
+    assert (cell / "base.json").stat().st_mtime_ns == stamp
+    assert not any("training" in ln for ln in second.lines)
+    base, pruned = rows
+    assert (base["variant"], pruned["variant"]) == ("base", "pruned")
 
     # One fixed split, recorded: 16 sample images, 4 test, disjoint from training.
     split = json.loads((out / "split.json").read_text())
     assert (len(split["train"]), len(split["val"]), len(split["test"])) == (12, 0, 4)
     assert not set(split["train"]) & set(split["test"])
     for r in rows:
-        per_image = list(csv.DictReader(open(out / "cells" / f"bce-{r['optimizer']}" / f"{r['variant']}_per_image.csv")))
-        assert sorted(p["image"] for p in per_image) == sorted(split["test"])
+        with open(cell / f"{r['variant']}_per_image.csv", newline="") as f:
+            assert sorted(p["image"] for p in csv.DictReader(f)) == sorted(split["test"])
         assert 0 <= r["image_mean_f1"] <= 1 and 0 <= r["pooled_accuracy"] <= 1 and r["image_mean_hd95"] >= 0
-        if r["variant"] == "pruned":  # polynomial 50 % -> 90 % reached by the end of fine-tuning
-            assert r["sparsity"] == pytest.approx(0.9, abs=0.01)
-            assert r["weights_gzip_bytes"] < 0.5 * next(b for b in rows if b["optimizer"] == r["optimizer"]
-                                                        and b["variant"] == "base")["weights_gzip_bytes"]
+    # Polynomial 50 % -> 90 % reached by the end of fine-tuning; the zeros shrink the compressed weights.
+    assert pruned["sparsity"] == pytest.approx(0.9, abs=0.01)
+    assert pruned["weights_gzip_bytes"] < 0.5 * base["weights_gzip_bytes"]
+    assert base["params"] > 0 and base["train_seconds"] > 0
 
     table = (out / "table.md").read_text()
     assert "| Combination | Model | Accuracy | F1 | Jaccard | Recall | Precision |" in table
-    assert "| BCE-ADAM | Base |" in table and "| BCE-RMSprop | Pruned |" in table
-    assert "0.9535 / 0.9395 / 0.8941" in table  # the paper's BCE-ADAM Base beside ours
-    f1_adam_base = f"{rows[0]['image_mean_f1']:.4f}"
-    assert f"| BCE-ADAM | Base | {rows[0]['image_mean_accuracy']:.4f} | {f1_adam_base} |" in table
+    assert (f"| BCE-RMSprop | Base | {base['image_mean_accuracy']:.4f} | {base['image_mean_f1']:.4f} | "
+            f"{base['image_mean_iou']:.4f} | {base['image_mean_recall']:.4f} | {base['image_mean_precision']:.4f} |") in table
+    assert "0.9481 / 0.9334 / 0.8835" in table  # the paper's BCE-RMSprop Base beside ours
     with open(out / "results.csv", newline="") as f:
-        assert len(list(csv.DictReader(f))) == 4
+        assert [r["variant"] for r in csv.DictReader(f)] == ["base", "pruned"]
     assert (out / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     # Same command again: nothing left to do, nothing trained.
     third = Interrupt()
     assert grid.run_grid(cfg, out, log=third) == rows
     assert not any("training" in ln for ln in third.lines)
+
+
+def test_reports_lay_out_a_two_by_two_grid(tmp_path):
+    """Table 3 layout and the per-variant F1 grids for 2 losses x 2 optimizers x 4 variants (rows made here)."""
+    cfg, _ = quick(tmp_path, "--optimizers", "adam,nadam", "--losses", "bce,dice_focal")
+    rows = []
+    for i, (loss, opt, variant) in enumerate((lo, o, v) for lo in cfg.losses for o in cfg.optimizers for v in grid.VARIANTS):
+        rows.append({"loss": loss, "optimizer": opt, "variant": variant, "image_mean_hd95": 1.5,
+                     **{f"image_mean_{k}": i / 100 for k in ("accuracy", "f1", "iou", "recall", "precision")}})
+    grid.write_reports(rows, cfg, tmp_path)
+    table = (tmp_path / "table.md").read_text()
+    body = [ln for ln in table.splitlines() if ln.startswith("| BCE-") or ln.startswith("| DiceFocal-")]
+    assert [ln.split(" | ")[:2] for ln in body[:5]] == [["| BCE-ADAM", "Base"], ["| BCE-ADAM", "PostQ"],
+                                                       ["| BCE-ADAM", "DuringTQ"], ["| BCE-ADAM", "Pruned"],
+                                                       ["| BCE-NADAM", "Base"]]
+    assert len(body) == 16
+    assert "| DiceFocal-NADAM | Pruned | 0.1500 | 0.1500 | 0.1500 | 0.1500 | 0.1500 | 1.50 | not run |" in table
+    assert "| DiceFocal-ADAM | DuringTQ | 0.1000 |" in table and "0.9548 / 0.9454 / 0.9013 |" in table
+    assert "| Loss \\ Optimizer | ADAM | NADAM |" in table
+    assert "| DiceFocal | 0.0800 | 0.1200 |" in table  # the F1 grid of the Base variant
+    with open(tmp_path / "results.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == 16
+    assert (tmp_path / "chart.png").stat().st_size > 1000
 
 
 def test_other_settings_in_the_same_folder_are_refused(tmp_path):
