@@ -58,6 +58,7 @@ class RunConfig:
     epochs: int = 8
     batch_size: int = 4
     loss: str = "weighted_bce"
+    loss_args: dict = dataclasses.field(default_factory=dict)
     optimizer: str = "adam"
     lr: float = 1e-3
     lr_schedule: str = "exponential"
@@ -141,6 +142,8 @@ def build_parser() -> OneLineParser:
     g.add_argument("--epochs", type=int, default=d.epochs)
     g.add_argument("--batch-size", type=int, default=d.batch_size)
     g.add_argument("--loss", choices=sorted(LOSSES), default=d.loss, help="weighted_bce is paper 002's Eqs. 25-29")
+    g.add_argument("--loss-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="loss argument, e.g. alpha=0.3 (bce_dice), gamma=2 (focal), epsilon=1e-6 (adapt_exp); repeatable")
     g.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default=d.optimizer)
     g.add_argument("--lr", type=float, default=d.lr, help="initial learning rate")
     g.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=d.lr_schedule,
@@ -185,6 +188,7 @@ def parse_args(argv=None) -> tuple[RunConfig, argparse.Namespace]:
     if bad:
         p.error(f"--model-arg expects KEY=VALUE, got {bad[0]!r}")
     model_args = {k: literal_or_text(v) for k, v in (s.split("=", 1) for s in a.model_arg)}
+    loss_args = parse_loss_args(p, a.loss, a.loss_arg)
     try:
         size = tuple(int(v) for v in a.image_size.lower().split("x"))
         size = size * 2 if len(size) == 1 else size
@@ -202,7 +206,7 @@ def parse_args(argv=None) -> tuple[RunConfig, argparse.Namespace]:
         # a missing file is reported when the model is built (check_model_and_batch), naming the file to fetch
     fields = {f.name for f in dataclasses.fields(RunConfig)}
     cfg = RunConfig(**{**{k: v for k, v in vars(a).items() if k in fields}, "model_args": model_args,
-                       "image_size": size, "recipe": None,
+                       "image_size": size, "recipe": None, "loss_args": loss_args,
                        "input_normalization": zoo.get_model_info(a.model).get("input_normalization")})
     if recipe is not None:
         cfg = dataclasses.replace(cfg, recipe=recipe_record(recipe, cfg))
@@ -294,6 +298,21 @@ def literal_or_text(value: str):
         return value
 
 
+def parse_loss_args(p: argparse.ArgumentParser, loss: str, items: list) -> dict:
+    """--loss-arg KEY=VALUE items as a dict, checked by building the loss (one-line error otherwise)."""
+    from zoo.losses import get_loss
+
+    try:
+        args = {k: ast.literal_eval(v) for k, v in (s.split("=", 1) for s in items)}
+    except (ValueError, SyntaxError):
+        p.error(f"--loss-arg expects KEY=VALUE with a Python literal value, got {items}")
+    try:
+        get_loss(loss, **args)
+    except (ValueError, TypeError) as e:
+        p.error(f"--loss-arg for --loss {loss}: {e}")
+    return args
+
+
 def check_ranges(p: argparse.ArgumentParser, cfg: RunConfig) -> RunConfig:
     """Numbers that cannot work are argument errors before anything is read or written."""
     if (cfg.prefetch is not None and cfg.prefetch < 0) or (cfg.decode_workers is not None and cfg.decode_workers < 1):
@@ -323,7 +342,7 @@ def resumed_config(p: argparse.ArgumentParser, a: argparse.Namespace) -> RunConf
     except (ValueError, TypeError) as e:
         p.error(f"{path}: unreadable run config ({e.__class__.__name__}: {e})")
     given = [k for k, v in vars(a).items() if v != p.get_default(k)]
-    run_flags = {f.name for f in dataclasses.fields(RunConfig)} | {"model_arg", "image_size", "overwrite"}
+    run_flags = {f.name for f in dataclasses.fields(RunConfig)} | {"model_arg", "loss_arg", "image_size", "overwrite"}
     conflicts = [k for k in given if k in run_flags and k not in RESUME_MAY_CHANGE]
     if conflicts:
         flag = {"augment": "--no-augment"}.get(conflicts[0], "--" + conflicts[0].replace("_", "-"))
@@ -498,7 +517,7 @@ def train_one(cfg: RunConfig, run_dir: Path, splits, strategy=None) -> dict:
                                 **model_kwargs(cfg))
         steps = cfg.epochs * int(np.ceil(len(train_pairs) / batch))  # batch is global: one step per global batch
         lr = training.make_learning_rate(cfg.lr, cfg.lr_schedule, steps)
-        model.compile(optimizer=training.make_optimizer(cfg.optimizer, lr), loss=get_loss(cfg.loss),
+        model.compile(optimizer=training.make_optimizer(cfg.optimizer, lr), loss=get_loss(cfg.loss, **cfg.loss_args),
                       metrics=default_metrics(), jit_compile=cfg.jit_compile)
 
     monitor = "val_dice" if val_ds is not None else "dice"
@@ -533,7 +552,8 @@ def train_one(cfg: RunConfig, run_dir: Path, splits, strategy=None) -> dict:
         metrics = {"split": eval_split, "images": len(eval_pairs), "train_images": len(train_pairs),
                    "val_images": len(val_pairs), "params": int(model.count_params()), "precision": policy or "float32"}
         if eval_pairs:
-            metrics.update(training.evaluate_at_original_size(best, eval_pairs, dcfg))
+            metrics.update(training.evaluate_at_original_size(best, eval_pairs, dcfg,
+                                                                    per_image_csv=run_dir / "per_image.csv"))
     training.atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
     keras.backend.clear_session()  # free the graph before the next fold
     return metrics

@@ -1,5 +1,6 @@
 """zoo.metrics: confusion counts, zero division, paper 002's Tables 2 and 3 recomputed from Table 1,
-and the pooled streaming Keras metrics."""
+boundary metrics (HD95, ASD) on shapes with hand-computed distances, per-image CSV, 2-channel softmax
+predictions, and the pooled streaming Keras metrics."""
 import zoo  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 
 import numpy as np
@@ -8,8 +9,8 @@ import tf_keras as keras
 
 from zoo.losses import get_loss
 from zoo.metrics import (SCORE_KEYS, Dice, IoU, Precision, Recall, RecallWeightedF1, RecallWeightedIoU,
-                         confusion_counts, default_metrics, evaluate_masks, scores_from_counts,
-                         scores_from_precision_recall)
+                         boundary_scores, confusion_counts, default_metrics, evaluate_masks, per_image_csv,
+                         per_image_scores, scores_from_counts, scores_from_precision_recall, surface)
 
 RNG = np.random.default_rng(7030)
 STREAMING = {"dice": "f1", "iou": "iou", "precision": "precision", "recall": "recall",
@@ -37,7 +38,7 @@ def test_confusion_counts_hand_made():
 def test_scores_from_counts_hand_made():
     s = scores_from_counts(6, 2, 4, 88)
     expected = {"precision": 0.75, "recall": 0.6, "f1": 12 / 18, "iou": 0.5,
-                "rw_f1": 12 / 18 * 0.6, "rw_iou": 0.3, "accuracy": 0.94}
+                "rw_f1": 12 / 18 * 0.6, "rw_iou": 0.3, "accuracy": 0.94, "specificity": 88 / 90}
     assert s == pytest.approx(expected, abs=1e-12)
     assert set(s) == set(SCORE_KEYS)
     assert s["f1"] == pytest.approx(2 * s["precision"] * s["recall"] / (s["precision"] + s["recall"]))
@@ -46,13 +47,15 @@ def test_scores_from_counts_hand_made():
 def test_zero_division_gives_zero():
     # A set with foreground but no positive prediction: the paper reports P = R = 0 (and F1 = IoU = 0).
     assert scores_from_counts(0, 0, 5, 95) == pytest.approx(
-        {"precision": 0, "recall": 0, "f1": 0, "iou": 0, "rw_f1": 0, "rw_iou": 0, "accuracy": 0.95})
+        {"precision": 0, "recall": 0, "f1": 0, "iou": 0, "rw_f1": 0, "rw_iou": 0, "accuracy": 0.95, "specificity": 1})
     # Predictions but no foreground in truth: recall 0/0 -> 0.
     assert scores_from_counts(0, 3, 0, 97)["recall"] == 0.0
     # Nothing at all: 0, or the chosen empty value; accuracy from TN alone; no pixels at all is also fine.
     assert scores_from_counts(0, 0, 0, 10)["iou"] == 0.0
     assert scores_from_counts(0, 0, 0, 10, empty_value=1.0) == pytest.approx(dict.fromkeys(SCORE_KEYS, 1.0))
     assert scores_from_counts(0, 0, 0, 0)["accuracy"] == 0.0
+    assert scores_from_counts(0, 0, 0, 0)["specificity"] == 0.0
+    assert scores_from_counts(3, 0, 1, 0)["specificity"] == 0.0  # no negatives at all: 0/0 -> 0
     assert scores_from_precision_recall(0, 0) == pytest.approx(dict.fromkeys(STREAMING.values(), 0.0))
 
 
@@ -324,3 +327,137 @@ def test_model_evaluate_pools_over_batches_and_survives_save_load(tmp_path):
     loaded = keras.models.load_model(tmp_path / "identity.keras")
     again = loaded.evaluate(p, y, batch_size=3, verbose=0, return_dict=True)
     assert again == pytest.approx(got, rel=1e-6)
+
+
+# --------------------------------------------------------------------------- boundary metrics
+
+
+def test_surface_is_the_inner_boundary():
+    m = np.zeros((7, 7), bool)
+    m[1:6, 1:6] = True  # 5x5 square: 16 boundary pixels, the 3x3 inside is not boundary
+    s = surface(m)
+    assert s.sum() == 16 and not s[2:5, 2:5].any()
+    full = np.ones((4, 4), bool)
+    assert surface(full).sum() == 12  # pixels on the image edge are boundary
+
+
+def test_hd95_and_asd_hand_made():
+    a = np.zeros((32, 32), bool)
+    b = a.copy()
+    a[0, 0] = True
+    b[3, 4] = True  # one pixel each, 5 apart (3-4-5 triangle)
+    assert boundary_scores(a, b) == pytest.approx({"hd95": 5.0, "asd": 5.0})
+    assert boundary_scores(a, b, spacing=(2.0, 1.0)) == pytest.approx({"hd95": np.sqrt(52), "asd": np.sqrt(52)})
+    # Two parallel 10-pixel lines 4 rows apart: every distance is 4.
+    a, b = np.zeros((32, 32), bool), np.zeros((32, 32), bool)
+    a[5, 2:12] = True
+    b[9, 2:12] = True
+    assert boundary_scores(a, b) == pytest.approx({"hd95": 4.0, "asd": 4.0})
+    # The same 20-pixel line plus one stray predicted pixel 20 rows away: 41 distances, 40 zeros and one 20.
+    # HD95 (linear interpolation) = sorted[38] = 0, while the classic Hausdorff distance is 20.
+    # ASD = mean(pred -> truth mean 20/21, truth -> pred mean 0) = 10/21.
+    a, b = np.zeros((32, 32), bool), np.zeros((32, 32), bool)
+    a[5, 2:22] = True
+    b[5, 2:22] = True
+    b[25, 2] = True
+    assert boundary_scores(a, b) == pytest.approx({"hd95": 0.0, "asd": 10 / 21})
+    assert boundary_scores(a, b, percentile=100)["hd95"] == pytest.approx(20.0)
+
+
+def test_hd95_square_shifted():
+    """A 6x6 square against itself shifted 2 columns: no boundary pixel is more than 2 from the other
+    boundary, and the left/right edges are exactly 2 away, so HD95 = 2; ASD against brute force over all pairs."""
+    a, b = np.zeros((20, 20), bool), np.zeros((20, 20), bool)
+    a[5:11, 5:11] = True
+    b[5:11, 7:13] = True
+    d = boundary_scores(a, b)
+    assert d["hd95"] == pytest.approx(2.0)
+    sa, sb = np.argwhere(surface(a)), np.argwhere(surface(b))
+    dist = np.sqrt(((sa[:, None] - sb[None]) ** 2).sum(-1))
+    d_ab, d_ba = dist.min(1), dist.min(0)
+    assert d["hd95"] == pytest.approx(np.percentile(np.concatenate([d_ab, d_ba]), 95))
+    assert d["asd"] == pytest.approx((d_ab.mean() + d_ba.mean()) / 2)
+
+
+def test_boundary_empty_masks_are_defined():
+    empty, some = np.zeros((30, 40), bool), np.zeros((30, 40), bool)
+    some[3, 3] = True
+    assert boundary_scores(empty, empty) == {"hd95": 0.0, "asd": 0.0}
+    assert boundary_scores(empty, some) == {"hd95": 50.0, "asd": 50.0}  # image diagonal: sqrt(30^2 + 40^2)
+    assert boundary_scores(some, empty) == {"hd95": 50.0, "asd": 50.0}
+    assert boundary_scores(some[..., None], some[..., None]) == {"hd95": 0.0, "asd": 0.0}
+    with pytest.raises(ValueError):
+        boundary_scores(some, some.T)
+
+
+# --------------------------------------------------------------------------- per-image rows and CSV
+
+
+def test_per_image_scores_csv_and_summary():
+    y = np.zeros((3, 8, 8, 1), np.float32)
+    p = np.zeros_like(y)
+    y[0, 2:4, 2:4] = p[0, 2:4, 2:4] = 1   # perfect
+    y[1, 0, 0] = 1
+    p[1, 7, 7] = 1                         # all wrong: Dice 0, HD95 = 7 sqrt(2)
+    # image 2: empty truth and prediction
+    rows = per_image_scores(y, p, names=["a.png", "b.png", "c.png"], boundary=True)
+    assert [r["image"] for r in rows] == ["a.png", "b.png", "c.png"]
+    assert (rows[0]["f1"], rows[1]["f1"], rows[2]["f1"]) == (1.0, 0.0, 1.0)
+    assert rows[1]["hd95"] == pytest.approx(7 * np.sqrt(2)) and rows[0]["hd95"] == 0.0
+    assert (rows[1]["tp"], rows[1]["fp"], rows[1]["fn"], rows[1]["tn"]) == (0, 1, 1, 62)
+    summary = evaluate_masks(y, p, boundary=True)
+    assert summary["image_mean_hd95"] == pytest.approx(7 * np.sqrt(2) / 3)
+    assert summary["pooled_f1"] == pytest.approx(8 / 10)
+    assert {k: v for k, v in summary.items() if "hd95" not in k and "asd" not in k} == evaluate_masks(y, p)
+    text = per_image_csv(rows)
+    lines = text.strip().split("\n")
+    assert lines[0].split(",")[:6] == ["image", "tp", "fp", "fn", "tn", "precision"]
+    assert lines[1].startswith("b.png,")  # worst Dice first
+    assert len(lines) == 4
+
+
+def test_dice_iou_identities_of_paper_004():
+    """Per image Dice = 2 IoU / (1 + IoU); pooled too; mean Dice <= 2 mIoU / (1 + mIoU) (Jensen)."""
+    y = (RNG.random((6, 16, 16, 1)) < 0.3).astype(np.float32)
+    p = np.clip(y * 0.6 + RNG.random(y.shape) * 0.5, 0, 1).astype(np.float32)
+    for r in per_image_scores(y, p, boundary=False):
+        assert r["f1"] == pytest.approx(2 * r["iou"] / (1 + r["iou"]))
+    s = evaluate_masks(y, p)
+    assert s["pooled_f1"] == pytest.approx(2 * s["pooled_iou"] / (1 + s["pooled_iou"]))
+    assert s["image_mean_f1"] <= 2 * s["image_mean_iou"] / (1 + s["image_mean_iou"]) + 1e-12
+
+
+def test_two_channel_softmax_predictions():
+    batches = random_batches(2)
+    y = np.concatenate([b[0] for b in batches])
+    p = np.concatenate([b[1] for b in batches])
+    two = np.concatenate([1 - p, p], axis=-1)
+    assert evaluate_masks(y, two) == evaluate_masks(y, p)
+    assert streamed(default_metrics(), [(b[0], np.concatenate([1 - b[1], b[1]], -1)) for b in batches]) == \
+        pytest.approx(streamed(default_metrics(), batches), rel=1e-6)
+    logits = np.log(p + 1e-6) - np.log1p(-p + 1e-6)
+    two_logits = np.concatenate([np.zeros_like(logits), logits], axis=-1)
+    assert streamed(default_metrics(from_logits=True), [(y, two_logits)]) == pytest.approx(
+        streamed(default_metrics(), [(y, p)]), rel=1e-6)
+
+
+def test_evaluate_at_original_size_writes_per_image_csv(tmp_path, sample_data):
+    """train.py's evaluation: per-image rows at each image's original size, worst Dice first, in a CSV."""
+    import csv
+
+    from zoo import data, training
+
+    pairs = data.find_pairs(sample_data)[:3]
+    cfg = data.DataConfig((32, 32), 3)
+    inputs = keras.Input((32, 32, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(1, 1, activation="sigmoid")(inputs))
+    out = training.evaluate_at_original_size(model, pairs, cfg, per_image_csv=tmp_path / "per_image.csv")
+    with open(tmp_path / "per_image.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(r["image"] for r in rows) == sorted(p[0].name for p in pairs)
+    dice = [float(r["f1"]) for r in rows]
+    assert dice == sorted(dice)
+    full = data.read_mask(pairs[0][1]).size
+    assert all(int(r["tp"]) + int(r["fp"]) + int(r["fn"]) + int(r["tn"]) == full for r in rows)  # original size
+    assert out["image_mean_f1"] == pytest.approx(np.mean(dice), abs=1e-5)
+    assert "image_mean_hd95" in out and "pooled_specificity" in out

@@ -2,28 +2,49 @@
 
 Shapes: `y_true` and `y_pred` are arrays of shape (batch, H, W, 1) (any shape whose first axis
 indexes images works, e.g. (batch, H, W)). `y_true` is a binary mask in {0, 1}; `y_pred` holds
-probabilities (or logits for the Keras metrics with `from_logits=True`). A pixel is predicted
-foreground when `y_pred > threshold` (paper 002: sigmoid output greater than 0.5); truth is `y_true > 0.5`.
+probabilities (or logits for the Keras metrics with `from_logits=True`), from a sigmoid head
+(..., 1) or a 2-channel softmax head (..., 2) whose channel 1 is the foreground. A pixel is
+predicted foreground when its foreground probability is greater than `threshold` (paper 002:
+sigmoid output greater than 0.5; for a softmax head that is the argmax); truth is `y_true > 0.5`.
 
 Scores follow paper 002 (Lee & Jhang 2021, Eqs. 30-35): precision, recall, F1 (= Dice), IoU of the
 foreground class (the paper's "mIoU" -- not a mean over classes), and the recall-weighted
-r.w. F1 = F1 * recall and r.w. IoU = IoU * recall. The paper pools TP/FP/FN over all pixels of a test
-fold; a ratio with a zero denominator is 0 (a fold with no positive prediction reports P = R = 0).
+r.w. F1 = F1 * recall and r.w. IoU = IoU * recall; plus accuracy and specificity (paper 001).
+The paper pools TP/FP/FN over all pixels of a test fold; a ratio with a zero denominator is 0
+(a fold with no positive prediction reports P = R = 0).
+
+Boundary metrics (per image, in pixels or in `spacing` units): HD95, the 95th percentile of the
+surface distances of both directions pooled (MedPy's `hd95`), and ASD, the average symmetric
+surface distance (MedPy's `assd`: mean of the two directed mean distances). Written with
+`scipy.ndimage` distance transforms because the libraries that have them (MedPy, MONAI) pull in
+SimpleITK or PyTorch. Empty masks: both empty -> 0; exactly one empty -> the image diagonal (the
+largest distance the image allows), so the value is defined, finite and maximally bad.
 """
 from __future__ import annotations
+
+import csv
+import io
 
 import numpy as np
 import tensorflow as tf
 import tf_keras as keras
+from scipy import ndimage
 
-SCORE_KEYS = ("precision", "recall", "f1", "iou", "rw_f1", "rw_iou", "accuracy")
+SCORE_KEYS = ("precision", "recall", "f1", "iou", "rw_f1", "rw_iou", "accuracy", "specificity")
+BOUNDARY_KEYS = ("hd95", "asd")
 
 
 # --------------------------------------------------------------------------- NumPy
 
 
+def foreground(y_pred) -> np.ndarray:
+    """Foreground probabilities of a prediction: channel 1 of a (..., 2) softmax output, else unchanged."""
+    p = np.asarray(y_pred)
+    return p[..., 1:] if p.ndim >= 3 and p.shape[-1] == 2 else p
+
+
 def _masks(y_true, y_pred, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    t, p = np.asarray(y_true), np.asarray(y_pred)
+    t, p = foreground(y_true), foreground(y_pred)
     if t.shape != p.shape:
         raise ValueError(f"y_true and y_pred shapes differ: {t.shape} vs {p.shape}")
     return t > 0.5, p > threshold
@@ -43,20 +64,21 @@ def confusion_counts(y_true, y_pred, threshold: float = 0.5) -> tuple[int, int, 
 
 
 def scores_from_counts(tp: int, fp: int, fn: int, tn: int, *, empty_value: float = 0.0) -> dict:
-    """Precision, recall, f1 (= Dice), iou, rw_f1, rw_iou and accuracy from confusion counts.
+    """Precision, recall, f1 (= Dice), iou, rw_f1, rw_iou, accuracy and specificity from confusion counts.
 
     A zero denominator gives 0. When there is no foreground in truth or prediction
-    (tp = fp = fn = 0), every score except accuracy is `empty_value` instead (0 by default, as
-    pooled over a set; `evaluate_masks` uses 1.0 for single images).
+    (tp = fp = fn = 0), every foreground score (all but accuracy and specificity) is `empty_value`
+    instead (0 by default, as pooled over a set; `evaluate_masks` uses 1.0 for single images).
     """
     if tp == fp == fn == 0:
-        out = dict.fromkeys(SCORE_KEYS[:-1], float(empty_value))
+        out = dict.fromkeys(SCORE_KEYS[:-2], float(empty_value))
     else:
         precision, recall = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
         f1, iou = _ratio(2 * tp, 2 * tp + fp + fn), _ratio(tp, tp + fp + fn)
         out = {"precision": precision, "recall": recall, "f1": f1, "iou": iou,
                "rw_f1": f1 * recall, "rw_iou": iou * recall}
     out["accuracy"] = _ratio(tp + tn, tp + fp + fn + tn)
+    out["specificity"] = _ratio(tn, tn + fp)
     return out
 
 
@@ -71,28 +93,103 @@ def scores_from_precision_recall(precision: float, recall: float) -> dict:
     return {"precision": p, "recall": r, "f1": f1, "iou": iou, "rw_f1": f1 * r, "rw_iou": iou * r}
 
 
-def evaluate_masks(y_true, y_pred, threshold: float = 0.5) -> dict:
+def surface(mask: np.ndarray) -> np.ndarray:
+    """The mask's boundary pixels: foreground pixels with a 4-connected background neighbour or on the image edge."""
+    mask = np.asarray(mask, bool)
+    eroded = ndimage.binary_erosion(mask, ndimage.generate_binary_structure(mask.ndim, 1), border_value=0)
+    return mask & ~eroded
+
+
+def surface_distances(truth, pred, spacing=None) -> tuple[np.ndarray, np.ndarray]:
+    """Directed surface distances (pred boundary -> nearest truth boundary, truth -> pred), for non-empty masks."""
+    st, sp = surface(truth), surface(pred)
+    to_truth = ndimage.distance_transform_edt(~st, sampling=spacing)
+    to_pred = ndimage.distance_transform_edt(~sp, sampling=spacing)
+    return to_truth[sp], to_pred[st]
+
+
+def boundary_scores(truth, pred, spacing=None, percentile: float = 95.0) -> dict:
+    """HD95 and ASD of one binary mask pair (2-D or 3-D boolean arrays of one shape); see the module docstring.
+
+    Args:
+        truth, pred: boolean masks (a trailing channel axis of size 1 is dropped).
+        spacing: pixel size per axis (default 1: distances in pixels).
+        percentile: 95 for HD95; 100 gives the classic Hausdorff distance.
+    """
+    t, p = np.asarray(truth, bool), np.asarray(pred, bool)
+    if t.shape != p.shape:
+        raise ValueError(f"truth and prediction shapes differ: {t.shape} vs {p.shape}")
+    if t.ndim > 2 and t.shape[-1] == 1:
+        t, p = t[..., 0], p[..., 0]
+    has_t, has_p = t.any(), p.any()
+    if not has_t and not has_p:
+        return {"hd95": 0.0, "asd": 0.0}
+    if has_t != has_p:
+        scale = np.broadcast_to(np.asarray(1.0 if spacing is None else spacing, float), (t.ndim,))
+        diagonal = float(np.sqrt(np.sum((np.array(t.shape) * scale) ** 2)))
+        return {"hd95": diagonal, "asd": diagonal}
+    d_pt, d_tp = surface_distances(t, p, spacing)
+    return {"hd95": float(np.percentile(np.concatenate([d_pt, d_tp]), percentile)),
+            "asd": float((d_pt.mean() + d_tp.mean()) / 2)}
+
+
+def per_image_scores(y_true, y_pred, threshold: float = 0.5, *, boundary: bool = True, names=None) -> list[dict]:
+    """One dict per image: `image` (its name or index), tp, fp, fn, tn, every score in `SCORE_KEYS`
+    (an image with no foreground in truth and prediction scores 1.0: a perfect prediction) and, with
+    `boundary`, hd95 and asd."""
+    t, p = _masks(y_true, y_pred, threshold)
+    if t.ndim < 2:
+        raise ValueError(f"expected (images, ...) arrays, got shape {t.shape}")
+    names = list(range(len(t))) if names is None else [str(n) for n in names]
+    if len(names) != len(t):
+        raise ValueError(f"{len(names)} names for {len(t)} images")
+    flat_t, flat_p = t.reshape(len(t), -1), p.reshape(len(p), -1)
+    tp = np.count_nonzero(flat_t & flat_p, axis=1)
+    fp = np.count_nonzero(~flat_t & flat_p, axis=1)
+    fn = np.count_nonzero(flat_t & ~flat_p, axis=1)
+    tn = flat_t.shape[1] - tp - fp - fn
+    rows = []
+    for i, counts in enumerate(zip(tp, fp, fn, tn)):
+        counts = tuple(int(c) for c in counts)
+        row = {"image": names[i], **dict(zip(("tp", "fp", "fn", "tn"), counts)),
+               **scores_from_counts(*counts, empty_value=1.0)}
+        if boundary:
+            row.update(boundary_scores(t[i], p[i]))
+        rows.append(row)
+    return rows
+
+
+def summarize(rows: list[dict]) -> dict:
+    """`pooled_<score>` from the summed counts of per-image rows and `image_mean_<score>` (scores and boundary)."""
+    counts = [sum(r[k] for r in rows) for k in ("tp", "fp", "fn", "tn")]
+    out = {f"pooled_{k}": v for k, v in scores_from_counts(*counts).items()}
+    keys = SCORE_KEYS + tuple(k for k in BOUNDARY_KEYS if rows and k in rows[0])
+    out.update({f"image_mean_{k}": float(np.mean([r[k] for r in rows])) for k in keys})
+    return out
+
+
+def evaluate_masks(y_true, y_pred, threshold: float = 0.5, *, boundary: bool = False) -> dict:
     """Pooled and per-image-mean scores for a set of images (first axis = images).
 
     Returns a dict of floats: `pooled_<score>` from TP/FP/FN/TN summed over all pixels of the set
     (how paper 002 scores a fold) and `image_mean_<score>` = the mean over images of each image's
-    scores, for every score in `SCORE_KEYS`. Convention for the per-image scores: an image with no
-    foreground in truth and prediction is a perfect prediction and scores 1.0 for every score
-    (precision, recall, f1/Dice, iou and the r.w. scores).
+    scores, for every score in `SCORE_KEYS` (and `image_mean_hd95`, `image_mean_asd` with
+    `boundary=True`). Convention for the per-image scores: an image with no foreground in truth and
+    prediction is a perfect prediction and scores 1.0 for every score.
     """
-    t, p = _masks(y_true, y_pred, threshold)
-    if t.ndim < 2:
-        raise ValueError(f"expected (images, ...) arrays, got shape {t.shape}")
-    t, p = t.reshape(len(t), -1), p.reshape(len(p), -1)
-    tp = np.count_nonzero(t & p, axis=1)
-    fp = np.count_nonzero(~t & p, axis=1)
-    fn = np.count_nonzero(t & ~p, axis=1)
-    tn = t.shape[1] - tp - fp - fn
-    pooled = scores_from_counts(int(tp.sum()), int(fp.sum()), int(fn.sum()), int(tn.sum()))
-    per_image = [scores_from_counts(*map(int, c), empty_value=1.0) for c in zip(tp, fp, fn, tn)]
-    out = {f"pooled_{k}": v for k, v in pooled.items()}
-    out.update({f"image_mean_{k}": float(np.mean([s[k] for s in per_image])) for k in SCORE_KEYS})
-    return out
+    return summarize(per_image_scores(y_true, y_pred, threshold, boundary=boundary))
+
+
+def per_image_csv(rows: list[dict], worst_first: bool = True) -> str:
+    """Per-image rows as CSV text, sorted by Dice (f1) from the worst image up unless `worst_first=False`."""
+    if worst_first:
+        rows = sorted(rows, key=lambda r: (r["f1"], str(r["image"])))
+    out = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()} for r in rows)
+    return out.getvalue()
 
 
 # --------------------------------------------------------------------------- Keras
@@ -123,8 +220,12 @@ class PooledConfusionMetric(keras.metrics.Metric):
     def update_state(self, y_true, y_pred, sample_weight=None):
         """Add one batch. `sample_weight`, if given, broadcasts per image or per pixel and weights the counts."""
         y_pred = tf.cast(y_pred, tf.float32)
-        if self.from_logits:
+        if y_pred.shape[-1] == 2:  # 2-channel softmax head: channel 1 is the foreground
+            y_pred = (tf.nn.softmax(y_pred, axis=-1) if self.from_logits else y_pred)[..., 1:]
+        elif self.from_logits:
             y_pred = tf.sigmoid(y_pred)
+        if y_true.shape[-1] == 2:
+            y_true = y_true[..., 1:]
         truth = tf.cast(tf.reshape(y_true, [-1]) > 0.5, tf.float64)
         pred = tf.cast(tf.reshape(y_pred, [-1]) > self.threshold, tf.float64)
         if sample_weight is not None:

@@ -85,19 +85,25 @@ class PredictionImages(keras.callbacks.Callback):
         self.writer.flush()
 
 
-def evaluate_at_original_size(model, pairs, cfg: DataConfig, threshold=0.5, batch_size=4) -> dict:
+def evaluate_at_original_size(model, pairs, cfg: DataConfig, threshold=0.5, batch_size=4, per_image_csv=None) -> dict:
     """Predict each image at model size, map the probabilities back to the image's original size and
-    score them against the original-size mask. Returns pooled and per-image-mean scores."""
-    truths, preds = [], []
+    score them against the original-size mask. Returns pooled and per-image-mean scores (HD95 and ASD
+    included); with `per_image_csv` (a path) also writes every image's scores there, worst Dice first."""
+    from zoo import metrics
+
+    rows = []
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start:start + batch_size]
         originals = [read_image(p[0], cfg.channels) for p in chunk]
         batch = np.stack([fit_to_size(img, None, cfg)[0] for img in originals])
         probs = model.predict(normalize(batch, cfg), verbose=0)
-        for (_, mask_path), img, prob in zip(chunk, originals, probs):
-            truths.append(read_mask(mask_path, cfg.mask_threshold, cfg.mask_invert)[..., 0])
-            preds.append(restore_size(prob[..., :1], img.shape[:2], cfg)[..., 0])
-    return evaluate_masks_list(truths, preds, threshold)
+        for (image_path, mask_path), img, prob in zip(chunk, originals, probs):
+            truth = read_mask(mask_path, cfg.mask_threshold, cfg.mask_invert)[..., 0]
+            pred = restore_size(metrics.foreground(prob), img.shape[:2], cfg)[..., 0]
+            rows += metrics.per_image_scores(truth[None], pred[None], threshold, names=[Path(image_path).name])
+    if per_image_csv is not None:
+        atomic_write_text(per_image_csv, metrics.per_image_csv(rows))
+    return metrics.summarize(rows)
 
 
 def evaluate_masks_list(truths, preds, threshold=0.5) -> dict:
