@@ -26,6 +26,8 @@ def layer_flops(layer) -> int:
     if isinstance(layer, layers.DepthwiseConv2D):
         kh, kw = layer.kernel_size
         return n * (2 * kh * kw - 1 + int(layer.use_bias))
+    if isinstance(layer, layers.Conv2DTranspose):  # each input value meets kh*kw*Cout weights
+        return 2 * layer_macs(layer) - n + n * int(layer.use_bias)
     if isinstance(layer, layers.Conv2D):  # also SeparableConv2D's pointwise part is not handled here
         kh, kw = layer.kernel_size
         cin = layer.input_shape[-1] // layer.groups
@@ -52,3 +54,26 @@ def count_flops(model) -> int:
 def count_params(model) -> int:
     """All weights, trainable and not (BatchNorm moving statistics included), as Keras counts them."""
     return int(model.count_params())
+
+
+# --- multiply-accumulates (papers 000, 003, 004 report "GFLOPs" that are MACs, as PyTorch's thop counts) ---
+
+def layer_macs(layer) -> int:
+    """Multiply-accumulates of one conv / transposed conv / dense layer for one image; 0 for other layers."""
+    if isinstance(layer, layers.Conv2DTranspose):
+        kh, kw = layer.kernel_size
+        return _elements(layer.input_shape) * kh * kw * layer.filters
+    if isinstance(layer, layers.DepthwiseConv2D):
+        kh, kw = layer.kernel_size
+        return _elements(layer.output_shape) * kh * kw
+    if isinstance(layer, layers.Conv2D):
+        kh, kw = layer.kernel_size
+        return _elements(layer.output_shape) * kh * kw * (layer.input_shape[-1] // layer.groups)
+    if isinstance(layer, layers.Dense):
+        return _elements(layer.output_shape) * layer.input_shape[-1]
+    return 0
+
+
+def count_macs(model) -> int:
+    """Multiply-accumulates of the convolutions and dense layers of `model` for one input (thop's convention)."""
+    return sum(layer_macs(layer) for layer in model.layers)
