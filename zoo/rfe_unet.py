@@ -108,9 +108,12 @@ def build_resnet_rfe_unet(*, depth: int = 101, input_shape=(256, 256, 3), num_cl
         if head not in ("sigmoid", "softmax"):
             raise ValueError(f"{name}: head must be 'sigmoid' or 'softmax', got {head!r}")
         num_classes, activation = (1, "sigmoid") if head == "sigmoid" else (2, "softmax")
-    if encoder_weights is not None and width != 1.0:
-        raise ValueError(f"{name}: encoder_weights need width=1.0 (the pretrained channel counts), got width={width}")
     h, w, c = check_input_shape(input_shape, 32, name)
+    weights = None
+    if encoder_weights is not None:  # find the file before building: a missing file fails fast
+        if width != 1.0:
+            raise ValueError(f"{name}: encoder_weights need width=1.0 (the pretrained channel counts), got width={width}")
+        weights = resnet_encoder.imagenet_file(depth, None if encoder_weights == "imagenet" else encoder_weights)
 
     inputs = keras.Input((h, w, c), name="image")
     enc = resnet_encoder.resnet(inputs, depth=depth, width=width)
@@ -138,8 +141,8 @@ def build_resnet_rfe_unet(*, depth: int = 101, input_shape=(256, 256, 3), num_cl
         x = decoder_stage(x, skip, filters, name=f"dec{stride}")
     outputs = segmentation_head(x, num_classes, activation)
     model = keras.Model(inputs, outputs, name=name)
-    if encoder_weights is not None:
-        resnet_encoder.load_imagenet(model, None if encoder_weights == "imagenet" else encoder_weights, depth=depth)
+    if weights is not None:
+        resnet_encoder.load_imagenet(model, weights, depth=depth)
     return model
 
 

@@ -131,17 +131,22 @@ def copy_from_keras(model, reference) -> int:
     return copied
 
 
+def imagenet_file(depth: int, path=None):
+    """The local ImageNet weights file of ResNet-`depth`: `path` (file or folder) or the Keras cache; one-line errors."""
+    if depth not in (50, 101):
+        raise ValueError(f"resnet{depth}: no ImageNet weights available offline (keras.applications ships ResNet-50 "
+                         f"and -101 only); use encoder_weights=None or depth=50/101")
+    return weights_file(weights_filename(depth), WEIGHTS_URL + weights_filename(depth), path)
+
+
 def load_imagenet(model, path=None, *, depth: int = 50) -> int:
     """Copy the official ImageNet weights of ResNet-`depth` (50 or 101) into `model`'s encoder layers.
 
     `path`: the `.h5` file or a folder holding it; default the Keras cache. Nothing is downloaded.
     The model must take 3-channel RGB input, normalised with `INPUT_NORMALIZATION`. Returns layers copied.
     """
-    if depth not in (50, 101):
-        raise ValueError(f"resnet{depth}: no ImageNet weights available offline (keras.applications ships ResNet-50 "
-                         f"and -101 only); use encoder_weights=None or depth=50/101")
+    file = imagenet_file(depth, path)
     channels = model.input_shape[-1]
     if channels != 3:
         raise ValueError(f"{model.name}: ImageNet weights need 3-channel RGB input, the model takes {channels}")
-    file = weights_file(weights_filename(depth), WEIGHTS_URL + weights_filename(depth), path)
     return copy_from_keras(model, keras_reference(depth, (None, None, 3), weights=file))
