@@ -56,27 +56,24 @@ def _normalise(x):
     return ((x - np.array(n["mean"])) / np.array(n["std"])).astype(np.float32)
 
 
-@pytest.mark.parametrize("depth", [18, 34, 50])
+@pytest.mark.parametrize("depth", [18, 34])  # 50 and 101: in the equivalence tests
 def test_encoder_parameters_and_feature_strides(depth):
     model = _encoder(depth)
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    if depth in ENCODER_PARAMS:
-        assert model.count_params() == ENCODER_PARAMS[depth]
-    else:
-        assert trainable == ENCODER_TRAINABLE[depth]
-    wide = 4 if depth >= 50 else 1
-    assert [tuple(o.shape[1:]) for o in model.outputs] == [
-        (32, 32, 64), (16, 16, 64 * wide), (8, 8, 128 * wide), (4, 4, 256 * wide), (2, 2, 512 * wide)]
+    assert trainable == ENCODER_TRAINABLE[depth]
+    assert [tuple(o.shape[1:]) for o in model.outputs] == [(32, 32, 64), (16, 16, 64), (8, 8, 128), (4, 4, 256), (2, 2, 512)]
 
 
 def test_dilated_encoder_keeps_output_stride():
-    model = _encoder(34, output_stride=8)
+    model = _encoder(18, output_stride=8)
     assert [tuple(o.shape[1:3]) for o in model.outputs] == [(32, 32), (16, 16), (8, 8), (8, 8), (8, 8)]
     assert model.get_layer("conv5_block1_2_conv").dilation_rate == (4, 4)
+    assert [tuple(o.shape[-1:]) for o in model.outputs] == [(64,), (64,), (128,), (256,), (512,)]
 
 
 def _check_equal_to_keras(depth, shape=(64, 64, 3)):
     ours = _encoder(depth, shape)
+    assert ours.count_params() == ENCODER_PARAMS[depth]
     ref = R.keras_reference(depth, shape)
     _randomise(ref)
     assert R.copy_from_keras(ours, ref) == len([l for l in ref.layers if l.get_weights()])
