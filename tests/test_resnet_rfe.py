@@ -171,6 +171,24 @@ def test_two_channel_softmax_head():
     np.testing.assert_allclose(y.sum(-1), 1.0, atol=1e-5)
 
 
+def test_prune_preserving_qat_keeps_transposed_conv_zeros():
+    """tfmot's prune-preserving scheme has no Conv2DTranspose entry; zoo.quantization's config covers it."""
+    import tensorflow_model_optimization as tfmot
+
+    model = zoo.build_model("resnet_rfe_unet", input_shape=(32, 32, 3), **{**TINY, "rfe_levels": ()})
+    layer = model.get_layer("dec1_up")
+    kernel, bias = layer.get_weights()
+    kernel[..., ::2, :] = 0.0  # half the kernel "pruned"
+    layer.set_weights([kernel, bias])
+    qat = quantize_model(model, tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme())
+    x = np.random.default_rng(0).random((1, 32, 32, 3), dtype=np.float32)
+    assert qat(x).shape == (1, 32, 32, 1)
+    weight, quantizer, variables = qat.get_layer("quant_dec1_up")._weight_vars[0]
+    weight.assign_add(np.full(kernel.shape, 0.05, np.float32))  # as a QAT update would move the zeros
+    fake_quantized = quantizer(weight, training=False, weights=variables).numpy()
+    assert (fake_quantized[..., ::2, :] == 0).all() and (fake_quantized[..., 1::2, :] != 0).mean() > 0.9
+
+
 @pytest.mark.slow  # the default run QAT-trains and prunes the ResNet-18 variant in test_models
 def test_bottleneck_model_qat_and_prune():
     import tensorflow_model_optimization as tfmot
@@ -194,7 +212,7 @@ def test_pruned_qat_full_int8_runs_in_litert(depth):
     pruned.compile("adam", "binary_crossentropy")
     x = np.random.default_rng(0).random((4, 32, 32, 3), dtype=np.float32)
     y = (x[..., :1] > 0.5).astype(np.float32)
-    pruned.fit(x, y, epochs=1, verbose=0, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
+    pruned.fit(x, y, batch_size=1, epochs=1, verbose=0, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
     stripped = tfmot.sparsity.keras.strip_pruning(pruned)
     qat = quantize_model(stripped, tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme())
     lite = convert.LiteRTModel(convert.to_tflite(qat, "qat", [x[i:i + 1] for i in range(4)]))

@@ -3,7 +3,8 @@
 - ResNet-50/101 (bottleneck blocks) are `keras.applications.ResNet50/101(include_top=False)` layer for
   layer, with the same names (`conv1_conv`, `conv2_block1_0_conv`, ..., `conv5_block3_out`), so
   `load_imagenet` copies the official weights by name. Their convs keep Keras' biases (the weights
-  file has them) and BatchNorm epsilon 1.001e-5.
+  file has them) and BatchNorm epsilon 1.001e-5 (momentum 0.9, the zoo's choice for short runs; inference
+  is unaffected).
 - ResNet-18/34 (basic blocks, torchvision's layout: 3x3 -> 3x3, 1x1 projection shortcut where the
   stride or width changes, convs without bias) use the same naming scheme. Keras ships no weights for
   them, so `load_imagenet` refuses them in one line.
