@@ -24,3 +24,20 @@ def shared_dataset(name: str) -> Path:
 @pytest.fixture
 def sample_data() -> Path:
     return SAMPLE_DATA
+
+
+# Registry-wide tests (test_models, test_deploy) build these models small, with the same layer types
+# but fewer blocks and channels, to keep the default run fast; each model's own test file checks it
+# at full size.
+# Heavy models built smaller in the registry-wide tests (same layer types, fewer layers and weights; MobileNet
+# minimalistic = no hard-swish or squeeze-excite): each family's own test file checks its full configurations.
+SMALL_MODEL_KWARGS = {
+    "resnet_rfe_unet": {"depth": 18, "width": 0.125, "rfe_levels": (16,)},  # full sizes in test_resnet_rfe
+    "deeplabv3plus_mobilenetv3": {"variant": "small", "minimalistic": True, "decoder_channels": 32},
+    "unet_mobilenetv3": {"variant": "small", "minimalistic": True, "decoder_channels": (32, 16, 16, 8, 8)},
+}
+
+
+def small_kwargs(name: str) -> dict:
+    """Builder arguments that make model `name` small for the registry-wide tests (empty for small models)."""
+    return dict(SMALL_MODEL_KWARGS.get(name, {}))

@@ -26,6 +26,8 @@ def layer_flops(layer) -> int:
     if isinstance(layer, layers.DepthwiseConv2D):
         kh, kw = layer.kernel_size
         return n * (2 * kh * kw - 1 + int(layer.use_bias))
+    if isinstance(layer, layers.Conv2DTranspose):  # each input value meets kh*kw*Cout weights
+        return 2 * layer_macs(layer) - n + n * int(layer.use_bias)
     if isinstance(layer, layers.Conv2D):  # also SeparableConv2D's pointwise part is not handled here
         kh, kw = layer.kernel_size
         cin = layer.input_shape[-1] // layer.groups
@@ -54,20 +56,24 @@ def count_params(model) -> int:
     return int(model.count_params())
 
 
-def layer_macs(layer) -> int:
-    """Multiply-accumulates of one conv or dense layer for one input image (0 for other layers).
+# --- multiply-accumulates (papers 000, 003, 004 report "GFLOPs" that are MACs, as PyTorch's thop counts) ---
 
-    The convention of thop/ptflops and of papers 000, 003 and 004 ("GFLOPs" that are G-MACs)."""
-    out = layer.output_shape
+def layer_macs(layer) -> int:
+    """Multiply-accumulates of one conv / transposed conv / dense layer for one image; 0 for other layers."""
+    if isinstance(layer, layers.Conv2DTranspose):
+        kh, kw = layer.kernel_size
+        return _elements(layer.input_shape) * kh * kw * layer.filters
     if isinstance(layer, layers.DepthwiseConv2D):
-        return _elements(out) * layer.kernel_size[0] * layer.kernel_size[1]
+        kh, kw = layer.kernel_size
+        return _elements(layer.output_shape) * kh * kw
     if isinstance(layer, layers.Conv2D):
-        return _elements(out) * layer.kernel_size[0] * layer.kernel_size[1] * (layer.input_shape[-1] // layer.groups)
+        kh, kw = layer.kernel_size
+        return _elements(layer.output_shape) * kh * kw * (layer.input_shape[-1] // layer.groups)
     if isinstance(layer, layers.Dense):
-        return _elements(out) * layer.input_shape[-1]
+        return _elements(layer.output_shape) * layer.input_shape[-1]
     return 0
 
 
 def count_macs(model) -> int:
-    """Total conv and dense multiply-accumulates of `model` for one input at its built input shape."""
+    """Multiply-accumulates of the convolutions and dense layers of `model` for one input (thop's convention)."""
     return sum(layer_macs(layer) for layer in model.layers)

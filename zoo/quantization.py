@@ -71,11 +71,41 @@ class HardSwish(keras.layers.Layer):
         return []
 
 
+# --- Conv2DTranspose (paper 004's decoder): tfmot's prune-preserving scheme refuses it ---
+from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (  # noqa: E402
+    default_8bit_quantize_registry as _d8_registry, default_8bit_quantizers as _d8_quantizers)
+
+
+class _PrunePreserveConvTransposeWeightsQuantizer(_d8_quantizers.Default8BitConvTransposeWeightsQuantizer):
+    """tfmot's Conv2DTranspose weight quantizer, keeping the kernel's zeros (mask built as tfmot's
+    prune-preserving quantizers build theirs); on an unpruned kernel it is the default quantizer."""
+
+    def build(self, tensor_shape, name, layer):
+        kernel = getattr(layer.layer, name)
+        return {"sparsity_mask": tf.math.divide_no_nan(kernel, kernel), **super().build(tensor_shape, name, layer)}
+
+    def __call__(self, inputs, training, weights, **kwargs):
+        return super().__call__(inputs * weights["sparsity_mask"], training, weights, **kwargs)
+
+
+class ConvTransposeQuantizeConfig(_d8_registry.Default8BitConvTransposeQuantizeConfig):
+    """The default 8-bit config of Conv2DTranspose with a zero-preserving weight quantizer, so that both
+    the default and the prune-preserving scheme (which has no Conv2DTranspose entry) quantize it."""
+
+    def __init__(self):
+        super().__init__(["kernel"], ["activation"], False)
+        self.weight_quantizer = _PrunePreserveConvTransposeWeightsQuantizer()
+
+    def get_config(self):
+        return {}
+
+
 # layer class -> QuantizeConfig class, for layers the default 8-bit registry does not support.
 CUSTOM_QUANTIZE_CONFIGS: dict[type, type] = {
     keras.layers.Multiply: OutputQuantizeConfig,
     HardSigmoid: OutputQuantizeConfig,
     HardSwish: OutputQuantizeConfig,
+    keras.layers.Conv2DTranspose: ConvTransposeQuantizeConfig,
 }
 
 
