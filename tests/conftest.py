@@ -24,3 +24,17 @@ def shared_dataset(name: str) -> Path:
 @pytest.fixture
 def sample_data() -> Path:
     return SAMPLE_DATA
+
+
+# Registry-wide tests (test_models, test_deploy) build these models small, with the same layer types
+# but fewer blocks and channels, to keep the default run fast; each model's own test file checks it
+# at full size.
+SMALL_MODEL_KWARGS = {
+    "efficientunetpp": {"variant": (0.25, 0.1), "width": 0.25},  # 7 MBConv blocks instead of 16
+    "unetpp": {"depth": 2, "filters": 8},
+}
+
+
+def small_kwargs(name: str) -> dict:
+    """Builder arguments that make model `name` small for the registry-wide tests (empty for small models)."""
+    return dict(SMALL_MODEL_KWARGS.get(name, {}))

@@ -11,7 +11,7 @@ import tf_keras as keras
 import train
 import zoo
 from zoo.quantization import quantize_model
-from conftest import shared_dataset
+from conftest import shared_dataset, small_kwargs
 from deploy import compress, convert, edgetpu, export, tflm
 from deploy.pipeline import DeployOptions
 from zoo import data
@@ -28,7 +28,7 @@ def _images(n=3, shape=(32, 32, 3), seed=0):
 def test_every_model_converts_ptq_and_qat_int8(name):
     # The two big models at quarter width: the same graph and ops, a sixteenth of the weights to calibrate.
     width = 0.25 if name in ("unet", "multiresunet") else 1.0
-    model = zoo.build_model(name, input_shape=(32, 32, 3), width=width)
+    model = zoo.build_model(name, input_shape=(32, 32, 3), **{"width": width, **small_kwargs(name)})
     x = _images()
     cal = [x[i:i + 1] for i in range(3)]
     for blob in (convert.to_tflite(model, "int8", cal),

@@ -10,6 +10,7 @@ import tf_keras as keras
 import zoo
 from zoo.quantization import quantize_model
 from zoo.complexity import count_flops
+from conftest import small_kwargs
 
 MODELS = zoo.list_models()
 PAPER_MODELS = ["unet", "half_unet", "multiresunet", "half_multiresunet", "quarter_multiresunet"]
@@ -48,7 +49,7 @@ def test_duplicate_registration_raises():
 @pytest.mark.parametrize("name", MODELS)
 @pytest.mark.parametrize("shape", [(64, 64, 3), (32, 96, 1)])
 def test_forward_shapes(name, shape):
-    model = zoo.build_model(name, input_shape=shape)
+    model = zoo.build_model(name, input_shape=shape, **small_kwargs(name))
     x = np.random.default_rng(0).random((2, *shape), dtype=np.float32)
     y = model(x, training=False).numpy()
     assert y.shape == (2, shape[0], shape[1], 1)
@@ -128,7 +129,7 @@ def test_bad_input_size_names_a_valid_size(name, stride):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_save_load_and_train_step(name, tmp_path):
-    model = zoo.build_model(name, input_shape=(32, 32, 3))
+    model = zoo.build_model(name, input_shape=(32, 32, 3), **small_kwargs(name))
     model.compile(optimizer="adam", loss="binary_crossentropy")
     rng = np.random.default_rng(1)
     x = rng.random((2, 32, 32, 3), dtype=np.float32)
@@ -146,7 +147,7 @@ def test_save_load_and_train_step(name, tmp_path):
 def test_tfmot_quantize_and_prune_accept_model(name):
     import tensorflow_model_optimization as tfmot
 
-    model = zoo.build_model(name, input_shape=(32, 32, 3))
+    model = zoo.build_model(name, input_shape=(32, 32, 3), **small_kwargs(name))
     qat = quantize_model(model)
     pruned = tfmot.sparsity.keras.prune_low_magnitude(model)
     x = np.random.default_rng(2).random((1, 32, 32, 3), dtype=np.float32)

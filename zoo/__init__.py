@@ -14,5 +14,6 @@ from zoo.registry import build_model, get_model_info, list_models, register_mode
 # One import line per model family: importing a family registers its models.
 from zoo import unet  # noqa: E402,F401
 from zoo import multiresunet  # noqa: E402,F401
+from zoo import unetpp  # noqa: E402,F401
 
 __all__ = ["build_model", "get_model_info", "list_models", "register_model"]

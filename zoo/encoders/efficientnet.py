@@ -14,10 +14,10 @@ function unchanged:
   `correct_pad`; one PAD op fewer per downsampling in the exported file.
 - squeeze-excite pools with `GlobalAveragePooling2D(keepdims=True)` instead of pooling + Reshape.
 
-Features by stride (the last activation at each resolution, as Keras' segmentation_models taps
-EfficientNet): 2 `block2a_expand_activation`, 4 `block3a_expand_activation`, 8
-`block4a_expand_activation`, 16 `block6a_expand_activation`, 32 `top_activation`
-(B0: 96, 144, 240, 672, 1280 channels).
+Features by stride are the stage outputs (as timm and keras-hub tap it): 2 `block1a_project_bn`,
+4 `block2b_add`, 8 `block3b_add`, 16 `block5c_add`, 32 `block7a_project_bn` (B0: 16, 24, 40, 112,
+320 channels; B0 without its 1x1 `top_conv` has 3,595,388 trainable parameters). `top=True` keeps
+Keras' `top_conv` (1280 channels) as the stride-32 map: then the graph is the whole no-top Keras model.
 """
 from __future__ import annotations
 
@@ -65,23 +65,26 @@ def mbconv(x, *, filters_in: int, filters_out: int, kernel_size: int, strides: i
     """Inverted residual block with squeeze-excite, named like keras.applications' `block` (`{name}expand_conv`, ...).
 
     expand 1x1 -> depthwise kxk -> SE gate (pool, reduce, expand, Multiply) -> project 1x1, plus the
-    identity (with drop-connect during training) when shapes allow. Returns (output, expand activation).
+    identity (with drop-connect during training) when shapes allow.
     """
-    inputs = expanded = x
+    inputs = x
     filters = filters_in * expand_ratio
     if expand_ratio != 1:
         x = layers.Conv2D(filters, 1, padding="same", use_bias=False, kernel_initializer=CONV_INIT,
                           name=f"{name}expand_conv")(x)
         x = layers.BatchNormalization(name=f"{name}expand_bn")(x)
-        x = expanded = layers.Activation(activation, name=f"{name}expand_activation")(x)
+        x = layers.Activation(activation, name=f"{name}expand_activation")(x)
     x = layers.DepthwiseConv2D(kernel_size, strides=strides, padding="same", dilation_rate=dilation, use_bias=False,
                                depthwise_initializer=CONV_INIT, name=f"{name}dwconv")(x)
     x = layers.BatchNormalization(name=f"{name}bn")(x)
     x = layers.Activation(activation, name=f"{name}activation")(x)
     if 0 < se_ratio <= 1:
         se = layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}se_squeeze")(x)
-        se = layers.Conv2D(max(1, int(filters_in * se_ratio)), 1, activation=activation, kernel_initializer=CONV_INIT,
+        # Swish as its own layer: fused into this conv, the QAT-converted INT8 file crashed LiteRT's XNNPACK
+        # delegate (double free; measured with tfmot 0.8.1, ai-edge-litert 2.3). A fused sigmoid converts fine.
+        se = layers.Conv2D(max(1, int(filters_in * se_ratio)), 1, kernel_initializer=CONV_INIT,
                            name=f"{name}se_reduce")(se)
+        se = layers.Activation(activation, name=f"{name}se_reduce_activation")(se)
         se = layers.Conv2D(filters, 1, activation="sigmoid", kernel_initializer=CONV_INIT, name=f"{name}se_expand")(se)
         x = layers.Multiply(name=f"{name}se_excite")([x, se])
     x = layers.Conv2D(filters_out, 1, padding="same", use_bias=False, kernel_initializer=CONV_INIT,
@@ -91,28 +94,29 @@ def mbconv(x, *, filters_in: int, filters_out: int, kernel_size: int, strides: i
         if drop_rate > 0:
             x = layers.Dropout(drop_rate, noise_shape=(None, 1, 1, 1), name=f"{name}drop")(x)
         x = layers.Add(name=f"{name}add")([x, inputs])
-    return x, expanded
+    return x
 
 
-def efficientnet(inputs, *, variant: str = "b0", output_stride: int = 32, drop_connect_rate: float = 0.2,
-                 activation: str = "swish") -> dict:
-    """EfficientNet encoder on `inputs`; returns its feature maps keyed by stride (2, 4, 8, 16, 32).
+def efficientnet(inputs, *, variant: str | tuple = "b0", output_stride: int = 32, top: bool = False,
+                 drop_connect_rate: float = 0.2, activation: str = "swish") -> dict:
+    """EfficientNet encoder on `inputs`; returns each stage's output keyed by stride (2, 4, 8, 16, 32).
 
-    `output_stride` 16 or 8 replaces the later stride-2 depthwise convs by dilated ones (deeper keys
-    then repeat that stride). Inputs must be normalised with `INPUT_NORMALIZATION`.
+    `variant`: "b0".."b3", or (width, depth) coefficients for a custom size (e.g. a tiny (0.25, 0.1) for
+    fast tests; no ImageNet weights for those). `top=True` adds Keras' 1x1 `top_conv` (1280 channels for B0) as the stride-32 map, i.e. the whole
+    no-top Keras model. `output_stride` 16 or 8 replaces the later stride-2 depthwise convs by dilated
+    ones (deeper keys then repeat that stride). Inputs must be normalised with `INPUT_NORMALIZATION`.
     """
-    if variant not in VARIANTS:
-        raise ValueError(f"efficientnet: variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
+    if isinstance(variant, str) and variant not in VARIANTS or not isinstance(variant, (str, tuple, list)):
+        raise ValueError(f"efficientnet: variant must be one of {', '.join(VARIANTS)} or (width, depth), got {variant!r}")
     if output_stride not in (8, 16, 32):
         raise ValueError(f"efficientnet: output_stride must be 8, 16 or 32, got {output_stride}")
-    width, depth = VARIANTS[variant]
+    width, depth = VARIANTS[variant] if isinstance(variant, str) else (float(v) for v in variant)
     x = layers.Conv2D(round_filters(32, width), 3, strides=2, padding="same", use_bias=False,
                       kernel_initializer=CONV_INIT, name="stem_conv")(inputs)
     x = layers.BatchNormalization(name="stem_bn")(x)
     x = layers.Activation(activation, name="stem_activation")(x)
 
-    # Each stride's feature map is the last activation at that resolution: the expand activation of the
-    # block that leaves it; `top_activation` for stride 32.
+    # Each stride's feature map is the output of the last block at that resolution (of the whole stage).
     features, nominal, stride, dilation, b = {}, 2, 2, 1, 0
     total = sum(round_repeats(s[1], depth) for s in STAGES)
     for i, (kernel, repeats, f_in, f_out, expand, first_stride) in enumerate(STAGES):
@@ -121,14 +125,16 @@ def efficientnet(inputs, *, variant: str = "b0", output_stride: int = 32, drop_c
             strides, block_dilation = (first_stride if j == 0 else 1), dilation
             if strides == 2 and stride == output_stride:  # dilate the following blocks instead of downsampling
                 strides, dilation = 1, dilation * 2
-            x, expanded = mbconv(x, filters_in=f_in if j == 0 else f_out, filters_out=f_out, kernel_size=kernel,
-                                 strides=strides, expand_ratio=expand, dilation=block_dilation,
-                                 drop_rate=drop_connect_rate * b / total, activation=activation,
-                                 name=f"block{i + 1}{chr(j + 97)}_")
             if j == 0 and first_stride == 2:
-                features[nominal] = expanded
-                nominal, stride = nominal * 2, stride * strides
-            b += 1
+                features[nominal], nominal = x, nominal * 2
+            x = mbconv(x, filters_in=f_in if j == 0 else f_out, filters_out=f_out, kernel_size=kernel,
+                       strides=strides, expand_ratio=expand, dilation=block_dilation,
+                       drop_rate=drop_connect_rate * b / total, activation=activation,
+                       name=f"block{i + 1}{chr(j + 97)}_")
+            stride, b = stride * strides, b + 1
+    if not top:
+        features[32] = x
+        return features
     x = layers.Conv2D(round_filters(1280, width), 1, padding="same", use_bias=False, kernel_initializer=CONV_INIT,
                       name="top_conv")(x)
     x = layers.BatchNormalization(name="top_bn")(x)
@@ -142,16 +148,16 @@ def weights_filename(variant: str = "b0") -> str:
 
 
 def variant_of(model) -> str:
-    """Which EfficientNet variant `model` contains, from its block count and top_conv width."""
+    """Which EfficientNet variant `model` contains, from its block count and last block's width."""
     names = {layer.name for layer in model.layers}
-    if "top_conv" not in names:
-        raise ValueError(f"{model.name}: no EfficientNet encoder (no layer 'top_conv')")
+    if "block7a_project_conv" not in names:
+        raise ValueError(f"{model.name}: no EfficientNet encoder (no layer 'block7a_project_conv')")
     blocks = sum(n.startswith("block") and n.endswith("_project_conv") for n in names)
-    top = model.get_layer("top_conv").filters
+    last = model.get_layer("block7a_project_conv").filters
     for variant, (width, depth) in VARIANTS.items():
-        if (blocks, top) == (sum(round_repeats(s[1], depth) for s in STAGES), round_filters(1280, width)):
+        if (blocks, last) == (sum(round_repeats(s[1], depth) for s in STAGES), round_filters(320, width)):
             return variant
-    raise ValueError(f"{model.name}: {blocks} blocks and top_conv width {top} match no EfficientNet variant "
+    raise ValueError(f"{model.name}: {blocks} blocks ending with {last} channels match no EfficientNet variant "
                      f"({', '.join(VARIANTS)})")
 
 
@@ -187,4 +193,7 @@ def load_imagenet(model, path=None, variant: str | None = None) -> int:
             and np.allclose(variance, INPUT_NORMALIZATION["std"], atol=1e-4)):
         raise ValueError(f"{file}: input statistics mean {mean.round(4).tolist()}, variance "
                          f"{variance.round(4).tolist()} differ from INPUT_NORMALIZATION {INPUT_NORMALIZATION}")
-    return copy_weights(model, reference, lambda name: None if name == norm.name else name)
+    # Skip the input statistics, and top_conv / top_bn when the encoder stops at the last block.
+    has_top = "top_conv" in {layer.name for layer in model.layers}
+    skip = {norm.name} | (set() if has_top else {"top_conv", "top_bn"})
+    return copy_weights(model, reference, lambda name: None if name in skip else name)
