@@ -114,13 +114,13 @@ def test_features_by_stride_and_dilation():
 
 # --- ImageNet weights from a file ------------------------------------------------------------
 
-def _fake_weights_file(folder, stats=(MEAN, STD)):
+def _fake_weights_file(folder):
     """A file laid out like Keras' efficientnetb0_notop.h5 (random weights, the file's input statistics)."""
     reference = effnet.reference_model("b0", input_shape=(32, 32, 3))
     randomise(reference, seed=3)
     norm = next(l for l in reference.layers if isinstance(l, keras.layers.Normalization))
     mean_w, var_w, count = norm.get_weights()
-    norm.set_weights([stats[0].reshape(mean_w.shape), stats[1].reshape(var_w.shape), count])
+    norm.set_weights([MEAN.reshape(mean_w.shape), STD.reshape(var_w.shape), count])  # as Keras' file stores them
     path = folder / effnet.weights_filename("b0")
     reference.save_weights(str(path))
     return reference, path
@@ -143,11 +143,10 @@ def test_load_imagenet_copies_every_encoder_layer_by_name(tmp_path, monkeypatch)
     assert "\n" not in str(err.value)
     with pytest.raises(ValueError, match="3 input channels"):
         zoo.build_model("efficientunetpp", input_shape=(32, 32, 1), encoder_weights=path)
-    bad = tmp_path / "bad"
-    bad.mkdir()
-    _fake_weights_file(bad, stats=(MEAN, STD ** 2))
+    # A file whose input statistics differ from what the data pipeline feeds is refused.
+    monkeypatch.setattr(effnet, "INPUT_NORMALIZATION", {"mean": tuple(MEAN), "std": tuple(STD ** 2)})
     with pytest.raises(ValueError, match="differ from INPUT_NORMALIZATION"):
-        effnet.load_imagenet(model, bad)
+        effnet.load_imagenet(model, path)
 
 
 # --- UNet++ options ----------------------------------------------------------------------------

@@ -139,6 +139,8 @@ def efficientunetpp(*, input_shape=(256, 256, 3), num_classes=1, activation="sig
     `width` scales the decoder only; `variant` b1-b3 swaps the encoder.
     """
     h, w, c = check_input_shape(input_shape, 32, "efficientunetpp")
+    if encoder_weights is not None:  # a missing file or a grey input fails before the slow build
+        effnet.imagenet_file(variant, encoder_weights, c)
     inputs = keras.Input((h, w, c), name="image")
     features = effnet.efficientnet(inputs, variant=variant, drop_connect_rate=drop_connect_rate)
     top_row = nested_decoder(features, [scaled(f, width) for f in filters], dense=False, batch_norm=batch_norm)

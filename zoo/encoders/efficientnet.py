@@ -167,6 +167,16 @@ def reference_model(variant: str = "b0", weights=None, input_shape=(224, 224, 3)
     return builder(include_top=False, weights=weights, input_shape=input_shape)
 
 
+def imagenet_file(variant: str = "b0", path=None, channels: int = 3):
+    """The local ImageNet weights file for `variant` (see `load_imagenet`); checks first that the input is RGB."""
+    if channels != 3:
+        raise ValueError(f"ImageNet weights need 3 input channels (RGB), the model has {channels}")
+    if variant not in VARIANTS:
+        raise ValueError(f"ImageNet weights exist for EfficientNet {', '.join(VARIANTS)}, not {variant!r}")
+    filename = weights_filename(variant)
+    return weights_file(filename, WEIGHTS_URL + filename, path)
+
+
 def load_imagenet(model, path=None, variant: str | None = None) -> int:
     """Copy the official ImageNet weights into the EfficientNet encoder inside `model`; returns layers copied.
 
@@ -175,11 +185,7 @@ def load_imagenet(model, path=None, variant: str | None = None) -> int:
     Normalization statistics are checked against `INPUT_NORMALIZATION`.
     """
     variant = variant or variant_of(model)
-    filename = weights_filename(variant)
-    file = weights_file(filename, WEIGHTS_URL + filename, path)
-    channels = model.input_shape[-1]
-    if channels != 3:
-        raise ValueError(f"{model.name}: ImageNet weights need 3 input channels (RGB), the model has {channels}")
+    file = imagenet_file(variant, path, model.input_shape[-1])
     reference = reference_model(variant)
     try:
         reference.load_weights(str(file))
