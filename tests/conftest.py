@@ -29,12 +29,13 @@ def sample_data() -> Path:
 # Registry-wide tests (test_models, test_deploy) build these models small, with the same layer types
 # but fewer blocks and channels, to keep the default run fast; each model's own test file checks it
 # at full size.
-# Heavy models built smaller in the registry-wide tests (same layer types, fewer layers and weights; MobileNet
-# minimalistic = no hard-swish or squeeze-excite): each family's own test file checks its full configurations.
+# (MobileNet minimalistic = no hard-swish or squeeze-excite; test_mobilenet checks those layers.)
 SMALL_MODEL_KWARGS = {
     "resnet_rfe_unet": {"depth": 18, "width": 0.125, "rfe_levels": (16,)},  # full sizes in test_resnet_rfe
     "deeplabv3plus_mobilenetv3": {"variant": "small", "minimalistic": True, "decoder_channels": 32},
     "unet_mobilenetv3": {"variant": "small", "minimalistic": True, "decoder_channels": (32, 16, 16, 8, 8)},
+    "efficientunetpp": {"variant": (0.25, 0.1), "width": 0.25},  # 7 MBConv blocks instead of 16
+    "unetpp": {"depth": 2, "filters": 8},
 }
 
 

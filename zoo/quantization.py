@@ -1,6 +1,6 @@
 """Quantization-aware training for every zoo model, including layers tfmot's default registry lacks.
 
-tfmot's 8-bit registry refuses `Multiply` (squeeze-excite gates) and some activations (hard-sigmoid,
+tfmot's 8-bit registry refuses `Multiply` (squeeze-excite gates), `Average` and some activations (hard-sigmoid,
 hard-swish). For each such layer class we register a `QuantizeConfig` here, and `quantize_model`
 annotates the model with them before `quantize_apply`, so callers never handle the difference.
 Add a layer type: write (or reuse) a config and add one line to `CUSTOM_QUANTIZE_CONFIGS`.
@@ -106,6 +106,7 @@ CUSTOM_QUANTIZE_CONFIGS: dict[type, type] = {
     HardSigmoid: OutputQuantizeConfig,
     HardSwish: OutputQuantizeConfig,
     keras.layers.Conv2DTranspose: ConvTransposeQuantizeConfig,
+    keras.layers.Average: OutputQuantizeConfig,  # UNet++ deep supervision averages its heads
 }
 
 
