@@ -55,7 +55,11 @@ def to_tflite(model, mode: str, representative_data=None) -> bytes:
         raise ValueError(f"unknown quantization mode {mode!r}; choose from {', '.join(MODES)}")
     if mode in INT8_MODES and representative_data is None:
         raise ValueError(f"{mode} needs representative_data: calibration images from the training set")
-    conv = tf.lite.TFLiteConverter.from_concrete_functions([batch1_function(model)], model)
+    # The trackable root only has to own the variables; passing the Keras model itself makes the converter
+    # save and retrace every layer (80 s instead of 14 s for a small EfficientUNet++, same bytes out).
+    root = tf.Module()
+    root.variables_to_convert = list(model.variables)
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([batch1_function(model)], root)
     if mode != "fp32":
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
     if mode == "fp16":
