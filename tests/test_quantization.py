@@ -10,6 +10,7 @@ from zoo.quantization import quantize_model
 
 
 def _squeeze_excite_model():
+    keras.utils.set_random_seed(0)
     inputs = keras.Input((16, 16, 3))
     x = keras.layers.Conv2D(8, 3, padding="same")(inputs)
     x = keras.layers.BatchNormalization()(x)
@@ -29,8 +30,10 @@ def test_default_tfmot_refuses_multiply_and_ours_accepts_it():
         tfmot.quantization.keras.quantize_model(model)
     qat = quantize_model(model)
     x = np.random.default_rng(0).random((2, 16, 16, 3), dtype=np.float32)
-    # Fake quantization at initial ranges keeps the float function up to a few 8-bit steps.
-    assert np.abs(qat(x).numpy() - model(x).numpy()).max() < 0.1
+    for _ in range(20):  # let the moving-average ranges settle on this data (they start at +-6)
+        qat(x, training=True)
+    # With ranges fitted to the data, fake quantization keeps the float function up to a few 8-bit steps.
+    assert np.abs(qat(x).numpy() - model(x).numpy()).max() < 0.05
     blob = convert.to_tflite(qat, "qat", [x[:1], x[1:]])
     ops = {op["op"] for op in convert.list_ops(blob)}
     assert "MUL" in ops and "DEQUANTIZE" not in ops and "QUANTIZE" not in ops
