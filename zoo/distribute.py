@@ -139,7 +139,9 @@ def is_peer_failure(err: Exception, strategy) -> bool:
 
 def describe(strategy: tf.distribute.Strategy) -> str:
     """One line: strategy, replicas and, for several workers, this task."""
-    text = f"{strategy.__class__.__name__} with {strategy.num_replicas_in_sync} replica(s)"
+    kind = strategy.__class__.__name__.lstrip("_").replace("DefaultDistributionStrategy", "the default strategy")
+    kind = kind.replace("CollectiveAllReduceStrategy", "MultiWorkerMirroredStrategy")
+    text = f"{kind} with {strategy.num_replicas_in_sync} replica(s)"
     if is_multiworker(strategy):
         kind, index = task()
         text += f", task {kind} {index}{' (chief)' if is_chief(strategy) else ''}"
