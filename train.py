@@ -273,7 +273,7 @@ def recipe_record(recipe, cfg: RunConfig) -> dict:
         values["data"] = None
     used = json.loads(json.dumps(dataclasses.asdict(cfg)))  # tuples as lists, as config.json has them
     overridden = {k: used.get(k) for k, v in values.items() if used.get(k) != v}
-    return {"name": recipe.name, "file": recipes._shown(recipe.path), "values": values, "overridden": overridden}
+    return {"name": recipe.name, "file": recipes.display_path(recipe.path), "values": values, "overridden": overridden}
 
 
 def list_recipes_table() -> str:

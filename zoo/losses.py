@@ -29,11 +29,6 @@ def flatten_per_image(x) -> tf.Tensor:
     return tf.reshape(x, [tf.shape(x)[0], -1])
 
 
-def per_image_sum(x) -> tf.Tensor:
-    """Sum over every axis but the first: (batch, ...) -> (batch,)."""
-    return tf.reduce_sum(flatten_per_image(x), axis=1)
-
-
 def per_image_mean(x) -> tf.Tensor:
     """Mean over every axis but the first: (batch, ...) -> (batch,)."""
     return tf.reduce_mean(flatten_per_image(x), axis=1)

@@ -43,7 +43,7 @@ class RecipeError(ValueError):
 
     def __init__(self, path, key: str, message: str, name: str | None = None):
         self.path, self.key, self.name = Path(path), key, name
-        where = f"{_shown(self.path)}: {key}: " if key else f"{_shown(self.path)}: "
+        where = f"{display_path(self.path)}: {key}: " if key else f"{display_path(self.path)}: "
         super().__init__(where + message)
 
 
@@ -65,7 +65,7 @@ class Recipe:
         return {k: v["value"] for k, v in self.settings.items()}
 
 
-def _shown(path: Path) -> str:
+def display_path(path: Path) -> str:
     """A path relative to the project when it is inside it (short error lines)."""
     try:
         return str(path.resolve().relative_to(ROOT))

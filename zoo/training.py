@@ -18,7 +18,6 @@ import tensorflow as tf
 import tf_keras as keras
 
 from zoo.data import DataConfig, read_image, read_mask, fit_to_size, normalize, restore_size
-from zoo.metrics import evaluate_masks
 
 OPTIMIZERS = {
     "adam": keras.optimizers.Adam,
@@ -104,21 +103,6 @@ def evaluate_at_original_size(model, pairs, cfg: DataConfig, threshold=0.5, batc
     if per_image_csv is not None:
         atomic_write_text(per_image_csv, metrics.per_image_csv(rows))
     return metrics.summarize(rows)
-
-
-def evaluate_masks_list(truths, preds, threshold=0.5) -> dict:
-    """`evaluate_masks` for images of different sizes: pooled counts over all, mean over images."""
-    if len({t.shape for t in truths}) == 1:
-        return evaluate_masks(np.stack(truths), np.stack(preds), threshold)
-    per_image = [evaluate_masks(t[None], p[None], threshold) for t, p in zip(truths, preds)]
-    from zoo.metrics import confusion_counts, scores_from_counts
-
-    counts = np.sum([confusion_counts(t, p, threshold) for t, p in zip(truths, preds)], axis=0)
-    out = {f"pooled_{k}": v for k, v in scores_from_counts(*(int(c) for c in counts)).items()}
-    for key in per_image[0]:
-        if key.startswith("image_mean_"):
-            out[key] = float(np.mean([r[key] for r in per_image]))
-    return out
 
 
 # --- faults with one-line messages -----------------------------------------------------------
