@@ -1,0 +1,150 @@
+"""Issue 12's extra encoders (MobileNetV2, EfficientNet-Lite, Xception, RegNetY): feature strides and
+channels, numeric equality with keras.applications on the same random weights (copied through each
+module's `load_imagenet` from a saved .h5, as the official files would be), the offline one-line
+missing-weights error, and tfmot QAT + pruning + full-INT8 LiteRT on a small model built on each."""
+import numpy as np
+import pytest
+import tensorflow_model_optimization as tfmot
+import tf_keras as keras
+
+from deploy import convert
+from zoo.encoders import mobilenetv2
+from zoo.pretrained import WeightsNotFound
+from zoo.quantization import quantize_model
+
+
+def randomise_batchnorm(model, seed=0):
+    """Non-trivial BN parameters and statistics, so a wrong mapping of any of them cannot pass."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            n = layer.get_weights()[0].shape
+            layer.set_weights([rng.uniform(0.5, 1.5, n), rng.normal(0, 0.1, n), rng.normal(0, 0.1, n),
+                               rng.uniform(0.5, 1.5, n)])
+
+
+def normalise(x, norm):
+    return ((x - np.array(norm["mean"], np.float32)) / np.array(norm["std"], np.float32)).astype(np.float32)
+
+
+def encoder_model(builder, shape, **kw):
+    inputs = keras.Input(shape)
+    features = builder(inputs, **kw)
+    return keras.Model(inputs, [features[s] for s in sorted(features)]), features
+
+
+def assert_features_equal(ours, reference, ref_taps, x_ours, x_ref, tol=1e-5):
+    """Our encoder's maps (strides in order) equal the reference's layers `ref_taps` (same order)."""
+    ref = keras.Model(reference.input, [reference.get_layer(n).output for n in ref_taps])
+    got, want = ours(x_ours, training=False), ref(x_ref, training=False)
+    errors = []
+    for name, a, b in zip(ref_taps, got, want):
+        assert a.shape == b.shape, (name, a.shape, b.shape)
+        errors.append(float(np.abs(a.numpy() - b.numpy()).max()))
+    assert max(errors) < tol, dict(zip(ref_taps, errors))
+    return max(errors)
+
+
+def small_head_model(builder, shape=(32, 32, 3), **kw):
+    """Encoder -> stride-32 map -> 1x1 conv -> BN -> ReLU -> upsampled stride-8 map added -> sigmoid head."""
+    inputs = keras.Input(shape, name="image")
+    f = builder(inputs, **kw)
+    x = keras.layers.Conv2D(8, 1, use_bias=False, name="c32")(f[32])
+    x = keras.layers.ReLU(name="c32_relu")(keras.layers.BatchNormalization(name="c32_bn")(x))
+    x = keras.layers.UpSampling2D(f[8].shape[1] // x.shape[1], name="up")(x)
+    y = keras.layers.Conv2D(8, 1, use_bias=False, name="c8")(f[8])
+    x = keras.layers.Add(name="merge")([x, keras.layers.BatchNormalization(name="c8_bn")(y)])
+    return keras.Model(inputs, keras.layers.Conv2D(1, 1, activation="sigmoid", name="head_conv")(x))
+
+
+def check_qat_prune_int8(model, expect_ops=()):
+    """tfmot QAT and pruning accept `model`; PTQ and QAT full-INT8 files run in LiteRT. Returns the QAT ops."""
+    x = np.random.default_rng(0).random((2, *model.input_shape[1:]), dtype=np.float32) * 2 - 1
+    pruned = tfmot.sparsity.keras.prune_low_magnitude(model)
+    assert pruned(x).shape == model(x).shape
+    qat = quantize_model(model)
+    assert qat(x).shape == model(x).shape
+    cal = [x[:1], x[1:]]
+    for mode, m in (("int8", model), ("qat", qat)):
+        blob = convert.to_tflite(m, mode, cal)
+        ops = {op["op"] for op in convert.list_ops(blob)}
+        assert set(expect_ops) <= ops and "QUANTIZE" not in ops and "DEQUANTIZE" not in ops, (mode, sorted(ops))
+        lite = convert.LiteRTModel(blob)
+        assert lite.input["dtype"] == np.int8
+        y = lite.predict(x)
+        assert y.shape == model(x).shape and np.isfinite(y).all()
+    return ops
+
+
+def check_missing_weights_one_line(load, filename, tmp_path, monkeypatch, model):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    with pytest.raises(WeightsNotFound) as err:
+        load(model, None)
+    msg = str(err.value)
+    assert "\n" not in msg and filename in msg and str(tmp_path / "models") in msg and "storage.googleapis.com" in msg
+    with pytest.raises(WeightsNotFound, match=filename):
+        load(model, tmp_path / "nowhere.h5")
+
+
+# --- MobileNetV2 -------------------------------------------------------------------------------
+
+def test_mobilenetv2_features_and_dilation():
+    _, f = encoder_model(mobilenetv2.mobilenetv2, (64, 64, 3))
+    assert {s: t.shape[1:] for s, t in f.items()} == {
+        2: (32, 32, 16), 4: (16, 16, 24), 8: (8, 8, 32), 16: (4, 4, 96), 32: (2, 2, 1280)}
+    _, e = encoder_model(mobilenetv2.mobilenetv2, (64, 64, 3), taps="expand", top=False)
+    assert {s: t.shape[1:] for s, t in e.items()} == {
+        2: (32, 32, 96), 4: (16, 16, 144), 8: (8, 8, 192), 16: (4, 4, 576), 32: (2, 2, 320)}
+    for os_, deep in ((16, 4), (8, 8)):
+        model, d = encoder_model(mobilenetv2.mobilenetv2, (64, 64, 3), alpha=0.35, output_stride=os_)
+        assert d[32].shape[1] == d[16].shape[1] == deep and d[4].shape[1] == 16
+        assert model.get_layer("block_14_depthwise").dilation_rate == ((2, 2) if os_ == 16 else (4, 4))
+    with pytest.raises(ValueError, match="taps"):
+        mobilenetv2.mobilenetv2(keras.Input((64, 64, 3)), taps="x")
+
+
+@pytest.mark.parametrize("alpha", [0.35, 1.0])
+def test_mobilenetv2_equals_keras_applications(alpha, tmp_path):
+    shape = (64, 96, 3)
+    ref = mobilenetv2.keras_reference(alpha, input_shape=shape)
+    randomise_batchnorm(ref)
+    ref.save_weights(tmp_path / mobilenetv2.imagenet_filename(alpha, 224))  # the official no-top layout
+    ours, _ = encoder_model(mobilenetv2.mobilenetv2, shape, alpha=alpha)
+    assert mobilenetv2.load_imagenet(ours, tmp_path, alpha=alpha) == sum(1 for l in ref.layers if l.get_weights())
+    assert ours.count_params() == ref.count_params()
+    x = np.random.default_rng(1).random((2, *shape), dtype=np.float32)
+    taps = [*mobilenetv2.TAPS["blocks"].values(), "out_relu"]
+    xn = normalise(x, mobilenetv2.INPUT_NORMALIZATION)
+    assert_features_equal(ours, ref, taps, xn, 2 * x - 1)  # Keras' preprocess_input: x / 127.5 - 1
+
+
+def test_mobilenetv2_missing_weights_one_line(tmp_path, monkeypatch):
+    model, _ = encoder_model(mobilenetv2.mobilenetv2, (32, 32, 3), alpha=0.35)
+    check_missing_weights_one_line(lambda m, p: mobilenetv2.load_imagenet(m, p, alpha=0.35),
+                                   "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5",
+                                   tmp_path, monkeypatch, model)
+    with pytest.raises(ValueError, match="alpha 0.6"):
+        mobilenetv2.load_imagenet(model, None, alpha=0.6)
+
+
+def head_model(inputs, x):
+    """A sigmoid 1x1 head on `x` (for the compression tests of a few blocks)."""
+    return keras.Model(inputs, keras.layers.Conv2D(1, 1, activation="sigmoid", name="head_conv")(x))
+
+
+def test_mobilenetv2_blocks_qat_prune_int8():
+    """Stem and three blocks (stride-2 padding, residual Add, dilated depthwise): every MobileNetV2 layer type.
+
+    The converter folds the ZeroPadding2D into the strided depthwise conv (no PAD op in either file)."""
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(16, 3, strides=2, padding="same", use_bias=False, name="Conv1")(inputs)
+    x = mobilenetv2._bn_relu6(x, "bn_Conv1", "Conv1_relu")
+    x = mobilenetv2.inverted_res_block(x, filters=16, stride=2, expansion=6, block_id=1)
+    x = mobilenetv2.inverted_res_block(x, filters=16, stride=1, expansion=6, block_id=2)
+    x = mobilenetv2.inverted_res_block(x, filters=24, stride=1, expansion=6, block_id=3, dilation=2)
+    check_qat_prune_int8(head_model(inputs, x), {"DEPTHWISE_CONV_2D", "ADD", "CONV_2D"})
+
+
+@pytest.mark.slow
+def test_mobilenetv2_encoder_qat_prune_int8():
+    check_qat_prune_int8(small_head_model(mobilenetv2.mobilenetv2, alpha=0.35, output_stride=16))
