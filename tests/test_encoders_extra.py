@@ -8,7 +8,7 @@ import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 
 from deploy import convert
-from zoo.encoders import mobilenetv2
+from zoo.encoders import efficientnet as effnet, mobilenetv2
 from zoo.pretrained import WeightsNotFound
 from zoo.quantization import quantize_model
 
@@ -148,3 +148,61 @@ def test_mobilenetv2_blocks_qat_prune_int8():
 @pytest.mark.slow
 def test_mobilenetv2_encoder_qat_prune_int8():
     check_qat_prune_int8(small_head_model(mobilenetv2.mobilenetv2, alpha=0.35, output_stride=16))
+
+
+# --- EfficientNet-Lite (and B1..B3) ---------------------------------------------------------------
+
+def trainable(model) -> int:
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
+
+# TF's efficientnet-lite README: parameters with the 1000-way classifier (M).
+LITE_PUBLISHED_M = {"lite0": 4.7, "lite1": 5.4, "lite2": 6.1, "lite3": 8.2, "lite4": 13.0}
+
+
+@pytest.mark.parametrize("variant", ["lite0", "lite4"])
+def test_efficientnet_lite_design_and_published_size(variant):
+    model, f = encoder_model(effnet.efficientnet, (64, 64, 3), variant=variant, top=True)
+    classifier = 1280 * 1000 + 1000
+    assert round((trainable(model) + classifier) / 1e6, 1) == LITE_PUBLISHED_M[variant]
+    assert model.get_layer("stem_conv").filters == 32 and model.get_layer("top_conv").filters == 1280  # fixed
+    names = [layer.name for layer in model.layers]
+    assert not [n for n in names if "_se_" in n] and not [l for l in model.layers if isinstance(l, keras.layers.Multiply)]
+    acts = {l.get_config()["activation"] for l in model.layers if isinstance(l, keras.layers.Activation)}
+    assert acts == {"relu6"}
+    assert sum(n.endswith("_project_conv") for n in names) == (16 if variant == "lite0" else 30)  # 1 + ... + 1
+    assert "block1b_project_conv" not in names and "block7b_project_conv" not in names  # first/last stage: 1 block
+    assert effnet.variant_of(model) == variant
+
+
+def test_efficientnet_lite0_features():
+    _, f = encoder_model(effnet.efficientnet, (64, 64, 3), variant="lite0")
+    assert {s: t.shape[1:] for s, t in f.items()} == {
+        2: (32, 32, 16), 4: (16, 16, 24), 8: (8, 8, 40), 16: (4, 4, 112), 32: (2, 2, 320)}
+    _, d = encoder_model(effnet.efficientnet, (64, 64, 3), variant="lite0", output_stride=8)
+    assert d[32].shape[1:3] == d[8].shape[1:3] == (8, 8)
+
+
+def test_efficientnet_lite_has_no_imagenet_weights_one_line(tmp_path):
+    model, _ = encoder_model(effnet.efficientnet, (32, 32, 3), variant=(0.25, 0.1), lite=True)
+    for variant in ("lite0", None):  # given, or recognised from the graph (no SE gates)
+        with pytest.raises(ValueError, match="no ImageNet weights") as err:
+            effnet.load_imagenet(model, tmp_path, variant)
+        assert "\n" not in str(err.value)
+
+
+def test_efficientnet_lite_blocks_qat_prune_int8():
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(16, 3, strides=2, padding="same", use_bias=False, name="stem_conv")(inputs)
+    x = keras.layers.Activation("relu6", name="stem_activation")(keras.layers.BatchNormalization(name="stem_bn")(x))
+    x = effnet.mbconv(x, filters_in=16, filters_out=16, kernel_size=3, strides=1, expand_ratio=6, se_ratio=0,
+                      activation="relu6", name="block2b_")
+    x = effnet.mbconv(x, filters_in=16, filters_out=24, kernel_size=5, strides=2, expand_ratio=6, se_ratio=0,
+                      activation="relu6", name="block3a_")
+    ops = check_qat_prune_int8(head_model(inputs, x), {"DEPTHWISE_CONV_2D", "ADD", "CONV_2D"})
+    assert "MUL" not in ops and "RELU6" not in ops  # ReLU6 fused into the convs, no SE gate
+
+
+@pytest.mark.slow
+def test_efficientnet_lite0_encoder_qat_prune_int8():
+    check_qat_prune_int8(small_head_model(effnet.efficientnet, variant="lite0"))
