@@ -8,7 +8,7 @@ import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 
 from deploy import convert
-from zoo.encoders import efficientnet as effnet, mobilenetv2
+from zoo.encoders import efficientnet as effnet, mobilenetv2, xception
 from zoo.pretrained import WeightsNotFound
 from zoo.quantization import quantize_model
 
@@ -40,6 +40,7 @@ def assert_features_equal(ours, reference, ref_taps, x_ours, x_ref, tol=1e-5):
     errors = []
     for name, a, b in zip(ref_taps, got, want):
         assert a.shape == b.shape, (name, a.shape, b.shape)
+        assert b.numpy().std() > 1e-3, name  # a live map, not a vanished one
         errors.append(float(np.abs(a.numpy() - b.numpy()).max()))
     assert max(errors) < tol, dict(zip(ref_taps, errors))
     return max(errors)
@@ -115,7 +116,8 @@ def test_mobilenetv2_equals_keras_applications(alpha, tmp_path):
     x = np.random.default_rng(1).random((2, *shape), dtype=np.float32)
     taps = [*mobilenetv2.TAPS["blocks"].values(), "out_relu"]
     xn = normalise(x, mobilenetv2.INPUT_NORMALIZATION)
-    assert_features_equal(ours, ref, taps, xn, 2 * x - 1)  # Keras' preprocess_input: x / 127.5 - 1
+    err = assert_features_equal(ours, ref, taps, xn, 2 * x - 1)  # Keras' preprocess_input: x / 127.5 - 1
+    print(f"mobilenetv2 alpha {alpha} max abs error {err:.2e}")
 
 
 def test_mobilenetv2_missing_weights_one_line(tmp_path, monkeypatch):
@@ -206,3 +208,53 @@ def test_efficientnet_lite_blocks_qat_prune_int8():
 @pytest.mark.slow
 def test_efficientnet_lite0_encoder_qat_prune_int8():
     check_qat_prune_int8(small_head_model(effnet.efficientnet, variant="lite0"))
+
+
+# --- Xception --------------------------------------------------------------------------------------
+
+def test_xception_features_and_dilation():
+    model, f = encoder_model(xception.xception, (64, 64, 3), width=0.25)
+    assert {s: t.shape[1:] for s, t in f.items()} == {
+        2: (32, 32, 16), 4: (16, 16, 32), 8: (8, 8, 64), 16: (4, 4, 182), 32: (2, 2, 512)}
+    assert {s: t.name.split("/")[0] for s, t in f.items()} == xception.TAPS
+    assert sum(isinstance(l, keras.layers.SeparableConv2D) for l in model.layers) == 34
+    for os_, deep in ((16, 4), (8, 8)):
+        model, d = encoder_model(xception.xception, (64, 64, 3), width=0.125, output_stride=os_)
+        assert d[32].shape[1] == d[16].shape[1] == deep and d[8].shape[1] == 8
+        assert model.get_layer("block14_sepconv1").dilation_rate == ((2, 2) if os_ == 16 else (4, 4))
+
+
+def test_xception_equals_keras_applications(tmp_path):
+    shape = (96, 112, 3)
+    ref = xception.keras_reference(shape)
+    randomise_batchnorm(ref)
+    ref.save_weights(tmp_path / xception.WEIGHTS_FILE)
+    ours, _ = encoder_model(xception.xception, shape, stem_padding="valid")  # Keras' unpadded stem
+    assert xception.load_imagenet(ours, tmp_path) == sum(1 for l in ref.layers if l.get_weights()) == 80
+    assert ours.count_params() == ref.count_params() == 20_861_480
+    x = np.random.default_rng(1).random((2, *shape), dtype=np.float32)
+    adds = [l.name for l in ref.layers if isinstance(l, keras.layers.Add)]  # Keras' unnamed adds, blocks 2..13
+    taps = ["block1_conv2_act", adds[0], adds[1], adds[10], "block14_sepconv2_act"]
+    err = assert_features_equal(ours, ref, taps, normalise(x, xception.INPUT_NORMALIZATION), 2 * x - 1)
+    print(f"xception max abs error {err:.2e}")
+
+
+def test_xception_missing_weights_one_line(tmp_path, monkeypatch):
+    model, _ = encoder_model(xception.xception, (32, 32, 3), width=0.125)
+    check_missing_weights_one_line(xception.load_imagenet, xception.WEIGHTS_FILE, tmp_path, monkeypatch, model)
+
+
+def test_xception_blocks_qat_prune_int8():
+    """Stem, an entry block (residual 1x1, separable convs, max-pool), a dilated middle block: every layer type."""
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", use_bias=False, name="block1_conv2")(inputs)
+    x = keras.layers.Activation("relu", name="block1_conv2_act")(keras.layers.BatchNormalization(name="bn")(x))
+    x = xception.downsample_block(x, (16, 16), 2)
+    x = xception.middle_block(x, 16, 5, dilation=2)
+    ops = check_qat_prune_int8(head_model(inputs, x), {"DEPTHWISE_CONV_2D", "CONV_2D", "MAX_POOL_2D", "ADD"})
+    assert "RELU" in ops  # the pre-activation ReLUs (they follow an Add, nothing to fuse into)
+
+
+@pytest.mark.slow
+def test_xception_encoder_qat_prune_int8():
+    check_qat_prune_int8(small_head_model(xception.xception, width=0.125, output_stride=16))
