@@ -58,3 +58,34 @@ def test_max_unpooling_puts_values_at_the_argmax():
 def test_segnet_int8_ops():
     model = zoo.build_model("segnet", input_shape=(32, 32, 3), width=0.125)
     _int8_ops(model, {"EQUAL", "SELECT_V2", "RESIZE_NEAREST_NEIGHBOR", "MAX_POOL_2D", "CONV_2D"})
+
+
+# --- HRNetV2-W18 ---------------------------------------------------------------------------------------
+
+SMALL_HRNET = {"width": 0.25, "num_blocks": 1, "num_modules": (1, 1, 1)}
+
+
+def test_hrnet_parameters_and_structure():
+    model = zoo.build_model("hrnet_w18", input_shape=(64, 64, 3))
+    assert trainable(model) == 9_637_763 and model.count_params() == 9_672_239  # documented in zoo/hrnet.py
+    assert model.output_shape == (None, 64, 64, 1)
+    assert model.get_layer("head_concat").output_shape == (None, 16, 16, 18 + 36 + 72 + 144)
+    widths = {i: model.get_layer(f"stage4_module3_fuse{i}_relu").output_shape[1:] for i in range(4)}
+    assert widths == {0: (16, 16, 18), 1: (8, 8, 36), 2: (4, 4, 72), 3: (2, 2, 144)}
+    names = {l.name for l in model.layers}
+    assert "stage3_module4_branch2_block4_out" in names and "stage3_module5_fuse0_add" not in names
+    assert "stage4_module1_fuse0_3_up" in names and "stage4_module1_fuse3_0_2_conv" in names  # x8 up, 3 stride-2 convs
+    assert zoo.get_model_info("hrnet_w18")["params"] == 9_504_578
+
+
+def test_hrnet_small_config_shapes():
+    model = zoo.build_model("hrnet_w18", input_shape=(32, 64, 3), **SMALL_HRNET)
+    x = np.random.default_rng(0).random((2, 32, 64, 3), dtype=np.float32)
+    y = model(x).numpy()
+    assert y.shape == (2, 32, 64, 1) and ((y >= 0) & (y <= 1)).all()
+    assert model.get_layer("head_concat").output_shape[-1] == 4 + 9 + 18 + 36
+
+
+def test_hrnet_int8_ops():
+    model = zoo.build_model("hrnet_w18", input_shape=(32, 32, 3), **SMALL_HRNET)
+    _int8_ops(model, {"RESIZE_BILINEAR", "CONCATENATION", "ADD", "CONV_2D"})
