@@ -8,19 +8,15 @@ import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 
 from deploy import convert
+from test_efficientnet import randomise
 from zoo.encoders import efficientnet as effnet, mobilenetv2, regnet, xception
 from zoo.pretrained import WeightsNotFound
 from zoo.quantization import quantize_model
 
 
-def randomise_batchnorm(model, seed=0):
+def randomise_batchnorm(model):
     """Non-trivial BN parameters and statistics, so a wrong mapping of any of them cannot pass."""
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            n = layer.get_weights()[0].shape
-            layer.set_weights([rng.uniform(0.5, 1.5, n), rng.normal(0, 0.1, n), rng.normal(0, 0.1, n),
-                               rng.uniform(0.5, 1.5, n)])
+    randomise(model, convs=False)
 
 
 def normalise(x, norm):

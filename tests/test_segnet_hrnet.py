@@ -25,7 +25,7 @@ def _int8_ops(model, expect_ops, qat=False):
     for mode, m in (("qat", quantize_model(model)),) if qat else (("int8", model),):
         blob = convert.to_tflite(m, mode, [x[:1], x[1:]])
         ops = {op["op"] for op in convert.list_ops(blob)}
-        assert set(expect_ops) <= ops and "QUANTIZE" not in ops and "DEQUANTIZE" not in ops, (mode, sorted(ops))
+        assert set(expect_ops) <= ops and not ops & {"QUANTIZE", "DEQUANTIZE", "ADD_N"}, (mode, sorted(ops))
         lite = convert.LiteRTModel(blob)
         assert lite.input["dtype"] == lite.output["dtype"] == np.int8
         y = lite.predict(x)
@@ -73,7 +73,7 @@ def test_hrnet_parameters_and_structure():
     widths = {i: model.get_layer(f"stage4_module3_fuse{i}_relu").output_shape[1:] for i in range(4)}
     assert widths == {0: (16, 16, 18), 1: (8, 8, 36), 2: (4, 4, 72), 3: (2, 2, 144)}
     names = {l.name for l in model.layers}
-    assert "stage3_module4_branch2_block4_out" in names and "stage3_module5_fuse0_add" not in names
+    assert "stage3_module4_branch2_block4_out" in names and "stage3_module5_fuse0_add1" not in names
     assert "stage4_module1_fuse0_3_up" in names and "stage4_module1_fuse3_0_2_conv" in names  # x8 up, 3 stride-2 convs
     assert zoo.get_model_info("hrnet_w18")["params"] == 9_504_578
 
@@ -84,8 +84,11 @@ def test_hrnet_small_config_shapes():
     y = model(x).numpy()
     assert y.shape == (2, 32, 64, 1) and ((y >= 0) & (y <= 1)).all()
     assert model.get_layer("head_concat").output_shape[-1] == 4 + 9 + 18 + 36
+    # A 3- or 4-input Add converts to ADD_N, whose QAT INT8 file aborted LiteRT: the fusion adds pairwise.
+    assert not [l for l in model.layers if isinstance(l, keras.layers.Add) and len(l.input) > 2]
 
 
-def test_hrnet_int8_ops():
+@pytest.mark.slow  # the default run converts the same model in both modes in test_deploy
+def test_hrnet_qat_int8_ops():
     model = zoo.build_model("hrnet_w18", input_shape=(32, 32, 3), **SMALL_HRNET)
-    _int8_ops(model, {"RESIZE_BILINEAR", "CONCATENATION", "ADD", "CONV_2D"})
+    _int8_ops(model, {"RESIZE_BILINEAR", "CONCATENATION", "ADD", "CONV_2D"}, qat=True)

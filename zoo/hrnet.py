@@ -54,7 +54,11 @@ def fuse(branches: list, name: str) -> list:
                 y = conv_bn_act(y, channels if last else source.shape[-1], 3, strides=2,
                                 activation=None if last else "relu", name=f"{name}_fuse{i}_{j}_{k}")
             terms.append(y)
-        x = layers.Add(name=f"{name}_fuse{i}_add")(terms)
+        # Binary adds, summed in branch order: a 3- or 4-input Add becomes ADD_N, whose QAT INT8 file aborted
+        # LiteRT in allocate_tensors (measured, ai-edge-litert 2.3); pairwise ADDs quantize and run.
+        x = terms[0]
+        for j, y in enumerate(terms[1:], start=1):
+            x = layers.Add(name=f"{name}_fuse{i}_add{j}")([x, y])
         outputs.append(layers.Activation("relu", name=f"{name}_fuse{i}_relu")(x))
     return outputs
 
