@@ -43,6 +43,9 @@ layers = keras.layers
 
 # In [0, 1] pixel units; the data pipeline feeds (x - mean) / std (ImageNet statistics, RGB).
 INPUT_NORMALIZATION = {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}
+# What TF's efficientnet_lite_builder feeds its Lite models ((x - 127) / 128 on [0, 255]), for Lite weights
+# ported from elsewhere; without weights either normalisation trains.
+LITE_INPUT_NORMALIZATION = {"mean": (127 / 255,) * 3, "std": (128 / 255,) * 3}
 
 WEIGHTS_URL = "https://storage.googleapis.com/keras-applications/"
 
