@@ -14,6 +14,12 @@ from zoo.pretrained import WeightsNotFound
 from zoo.quantization import quantize_model
 
 
+@pytest.fixture(autouse=True)
+def _seeded():
+    """Same random weights every run (INT8 conversion results depend on them)."""
+    keras.utils.set_random_seed(0)
+
+
 def randomise_batchnorm(model):
     """Non-trivial BN parameters and statistics, so a wrong mapping of any of them cannot pass."""
     randomise(model, convs=False)
