@@ -36,6 +36,8 @@ SMALL_MODEL_KWARGS = {
     "unet_mobilenetv3": {"variant": "small", "minimalistic": True, "decoder_channels": (32, 16, 16, 8, 8)},
     "efficientunetpp": {"variant": (0.25, 0.1), "width": 0.25},  # 7 MBConv blocks instead of 16
     "unetpp": {"depth": 2, "filters": 8},
+    "segnet": {"width": 0.125},  # full sizes in test_segnet_hrnet
+    "hrnet_w18": {"width": 0.25, "num_blocks": 1, "num_modules": (1, 1, 1)},
 }
 
 

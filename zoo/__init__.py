@@ -17,5 +17,7 @@ from zoo import multiresunet  # noqa: E402,F401
 from zoo import deeplabv3plus  # noqa: E402,F401
 from zoo import rfe_unet  # noqa: E402,F401
 from zoo import unetpp  # noqa: E402,F401
+from zoo import segnet  # noqa: E402,F401
+from zoo import hrnet  # noqa: E402,F401
 
 __all__ = ["build_model", "get_model_info", "list_models", "register_model"]

@@ -1,4 +1,5 @@
-"""EfficientNet-B0..B3 encoder (Tan & Le, ICML 2019) as one flat graph of built-in, tfmot-friendly layers.
+"""EfficientNet-B0..B3 and -Lite0..Lite4 encoders (Tan & Le, ICML 2019) as one flat graph of built-in,
+tfmot-friendly layers.
 
 The graph and layer names are those of `keras.applications.EfficientNetB0..B3(include_top=False)`,
 so `load_imagenet` copies the official weights by name, with three differences that leave the
@@ -18,6 +19,16 @@ Features by stride are the stage outputs (as timm and keras-hub tap it): 2 `bloc
 4 `block2b_add`, 8 `block3b_add`, 16 `block5c_add`, 32 `block7a_project_bn` (B0: 16, 24, 40, 112,
 320 channels; B0 without its 1x1 `top_conv` has 3,595,388 trainable parameters). `top=True` keeps
 Keras' `top_conv` (1280 channels) as the stride-32 map: then the graph is the whole no-top Keras model.
+
+EfficientNet-Lite (`variant="lite0"`..`"lite4"`, TensorFlow's `efficientnet_lite_builder`, made for integer
+accelerators): the same MBConv stages and names without squeeze-excite, ReLU6 instead of swish, and a fixed
+stem and head: the stem conv keeps 32 channels and `top_conv` 1280 whatever the width, and the first and
+last stages keep one block whatever the depth coefficient. keras.applications has no Lite model, so no
+weights: `load_imagenet` refuses Lite in one line (TF publishes Lite checkpoints only as TF1
+checkpoints and .tflite files). Trainable parameters with `top_conv` plus the 1000-way classifier
+(1280 x 1000 + 1000) give TF's published sizes: Lite0..Lite4 4.65, 5.42, 6.09, 8.20, 13.01 M (published
+4.7, 5.4, 6.1, 8.2, 13.0 M). Lite0 without `top_conv`: 2,958,848 trainable (2,998,304 with BN statistics),
+feature channels 16, 24, 40, 112, 320 as B0.
 """
 from __future__ import annotations
 
@@ -32,11 +43,17 @@ layers = keras.layers
 
 # In [0, 1] pixel units; the data pipeline feeds (x - mean) / std (ImageNet statistics, RGB).
 INPUT_NORMALIZATION = {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}
+# What TF's efficientnet_lite_builder feeds its Lite models ((x - 127) / 128 on [0, 255]), for Lite weights
+# ported from elsewhere; without weights either normalisation trains.
+LITE_INPUT_NORMALIZATION = {"mean": (127 / 255,) * 3, "std": (128 / 255,) * 3}
 
 WEIGHTS_URL = "https://storage.googleapis.com/keras-applications/"
 
 # variant -> (width coefficient, depth coefficient), as keras.applications (Tan & Le 2019).
 VARIANTS = {"b0": (1.0, 1.0), "b1": (1.0, 1.1), "b2": (1.1, 1.2), "b3": (1.2, 1.4)}
+# EfficientNet-Lite (TF `efficientnet_lite_builder.efficientnet_lite_params`): no SE, ReLU6, fixed stem/head.
+LITE_VARIANTS = {"lite0": (1.0, 1.0), "lite1": (1.0, 1.1), "lite2": (1.1, 1.2), "lite3": (1.2, 1.4),
+                 "lite4": (1.4, 1.8)}
 
 # MBConv stages of B0: (kernel, repeats, filters_in, filters_out, expand_ratio, stride); SE ratio 0.25.
 STAGES = ((3, 1, 32, 16, 1, 1), (3, 2, 16, 24, 6, 2), (5, 2, 24, 40, 6, 2), (3, 3, 40, 80, 6, 2),
@@ -57,6 +74,12 @@ def round_filters(filters: float, width: float, divisor: int = 8) -> int:
 def round_repeats(repeats: int, depth: float) -> int:
     """Blocks per stage scaled by the depth coefficient (rounded up)."""
     return int(math.ceil(depth * repeats))
+
+
+def stage_repeats(depth: float, lite: bool = False) -> list[int]:
+    """Blocks in each of the 7 stages; Lite keeps the first and last stage at their B0 repeats (`fix_head_stem`)."""
+    last = len(STAGES) - 1
+    return [s[1] if lite and i in (0, last) else round_repeats(s[1], depth) for i, s in enumerate(STAGES)]
 
 
 def mbconv(x, *, filters_in: int, filters_out: int, kernel_size: int, strides: int, expand_ratio: int,
@@ -98,44 +121,51 @@ def mbconv(x, *, filters_in: int, filters_out: int, kernel_size: int, strides: i
 
 
 def efficientnet(inputs, *, variant: str | tuple = "b0", output_stride: int = 32, top: bool = False,
-                 drop_connect_rate: float = 0.2, activation: str = "swish") -> dict:
+                 drop_connect_rate: float = 0.2, activation: str | None = None, lite: bool | None = None) -> dict:
     """EfficientNet encoder on `inputs`; returns each stage's output keyed by stride (2, 4, 8, 16, 32).
 
-    `variant`: "b0".."b3", or (width, depth) coefficients for a custom size (e.g. a tiny (0.25, 0.1) for
-    fast tests; no ImageNet weights for those). `top=True` adds Keras' 1x1 `top_conv` (1280 channels for B0) as the stride-32 map, i.e. the whole
-    no-top Keras model. `output_stride` 16 or 8 replaces the later stride-2 depthwise convs by dilated
-    ones (deeper keys then repeat that stride). Inputs must be normalised with `INPUT_NORMALIZATION`.
+    `variant`: "b0".."b3", "lite0".."lite4", or (width, depth) coefficients for a custom size (e.g. a tiny
+    (0.25, 0.1) for fast tests; no ImageNet weights for those). `lite` (default: from the variant name) selects
+    the Lite design (no squeeze-excite, fixed stem and head); `activation` defaults to "relu6" for Lite,
+    "swish" otherwise. `top=True` adds Keras' 1x1 `top_conv` (1280 channels for B0) as the stride-32 map,
+    i.e. the whole no-top Keras model. `output_stride` 16 or 8 replaces the later stride-2 depthwise convs by
+    dilated ones (deeper keys then repeat that stride). Inputs must be normalised with `INPUT_NORMALIZATION`.
     """
-    if isinstance(variant, str) and variant not in VARIANTS or not isinstance(variant, (str, tuple, list)):
-        raise ValueError(f"efficientnet: variant must be one of {', '.join(VARIANTS)} or (width, depth), got {variant!r}")
+    known = {**VARIANTS, **LITE_VARIANTS}
+    if isinstance(variant, str) and variant not in known or not isinstance(variant, (str, tuple, list)):
+        raise ValueError(f"efficientnet: variant must be one of {', '.join(known)} or (width, depth), got {variant!r}")
     if output_stride not in (8, 16, 32):
         raise ValueError(f"efficientnet: output_stride must be 8, 16 or 32, got {output_stride}")
-    width, depth = VARIANTS[variant] if isinstance(variant, str) else (float(v) for v in variant)
-    x = layers.Conv2D(round_filters(32, width), 3, strides=2, padding="same", use_bias=False,
+    width, depth = known[variant] if isinstance(variant, str) else (float(v) for v in variant)
+    lite = variant in LITE_VARIANTS if lite is None else lite
+    activation = activation or ("relu6" if lite else "swish")
+    x = layers.Conv2D(32 if lite else round_filters(32, width), 3, strides=2, padding="same", use_bias=False,
                       kernel_initializer=CONV_INIT, name="stem_conv")(inputs)
     x = layers.BatchNormalization(name="stem_bn")(x)
     x = layers.Activation(activation, name="stem_activation")(x)
 
     # Each stride's feature map is the output of the last block at that resolution (of the whole stage).
     features, nominal, stride, dilation, b = {}, 2, 2, 1, 0
-    total = sum(round_repeats(s[1], depth) for s in STAGES)
-    for i, (kernel, repeats, f_in, f_out, expand, first_stride) in enumerate(STAGES):
-        f_in, f_out = round_filters(f_in, width), round_filters(f_out, width)
-        for j in range(round_repeats(repeats, depth)):
+    repeats = stage_repeats(depth, lite)
+    total = sum(repeats)
+    for i, (kernel, _, _, f_out, expand, first_stride) in enumerate(STAGES):
+        f_out = round_filters(f_out, width)
+        for j in range(repeats[i]):
             strides, block_dilation = (first_stride if j == 0 else 1), dilation
             if strides == 2 and stride == output_stride:  # dilate the following blocks instead of downsampling
                 strides, dilation = 1, dilation * 2
             if j == 0 and first_stride == 2:
                 features[nominal], nominal = x, nominal * 2
-            x = mbconv(x, filters_in=f_in if j == 0 else f_out, filters_out=f_out, kernel_size=kernel,
-                       strides=strides, expand_ratio=expand, dilation=block_dilation,
+            x = mbconv(x, filters_in=x.shape[-1], filters_out=f_out, kernel_size=kernel,
+                       strides=strides, expand_ratio=expand, dilation=block_dilation, se_ratio=0.0 if lite else 0.25,
                        drop_rate=drop_connect_rate * b / total, activation=activation,
                        name=f"block{i + 1}{chr(j + 97)}_")
             stride, b = stride * strides, b + 1
     if not top:
         features[32] = x
         return features
-    x = layers.Conv2D(round_filters(1280, width), 1, padding="same", use_bias=False, kernel_initializer=CONV_INIT,
+    x = layers.Conv2D(1280 if lite else round_filters(1280, width), 1, padding="same", use_bias=False,
+                      kernel_initializer=CONV_INIT,
                       name="top_conv")(x)
     x = layers.BatchNormalization(name="top_bn")(x)
     features[32] = layers.Activation(activation, name="top_activation")(x)
@@ -148,17 +178,18 @@ def weights_filename(variant: str = "b0") -> str:
 
 
 def variant_of(model) -> str:
-    """Which EfficientNet variant `model` contains, from its block count and last block's width."""
+    """Which EfficientNet variant `model` contains, from its block count, last block's width and SE gates."""
     names = {layer.name for layer in model.layers}
     if "block7a_project_conv" not in names:
         raise ValueError(f"{model.name}: no EfficientNet encoder (no layer 'block7a_project_conv')")
     blocks = sum(n.startswith("block") and n.endswith("_project_conv") for n in names)
     last = model.get_layer("block7a_project_conv").filters
-    for variant, (width, depth) in VARIANTS.items():
-        if (blocks, last) == (sum(round_repeats(s[1], depth) for s in STAGES), round_filters(320, width)):
+    lite = "block7a_se_excite" not in names
+    for variant, (width, depth) in (LITE_VARIANTS if lite else VARIANTS).items():
+        if (blocks, last) == (sum(stage_repeats(depth, lite)), round_filters(320, width)):
             return variant
     raise ValueError(f"{model.name}: {blocks} blocks ending with {last} channels match no EfficientNet variant "
-                     f"({', '.join(VARIANTS)})")
+                     f"({', '.join(VARIANTS)}, {', '.join(LITE_VARIANTS)})")
 
 
 def reference_model(variant: str = "b0", weights=None, input_shape=(224, 224, 3)):
@@ -169,6 +200,9 @@ def reference_model(variant: str = "b0", weights=None, input_shape=(224, 224, 3)
 
 def imagenet_file(variant: str = "b0", path=None, channels: int = 3):
     """The local ImageNet weights file for `variant` (see `load_imagenet`); checks first that the input is RGB."""
+    if variant.startswith("lite"):
+        raise ValueError(f"EfficientNet-{variant.capitalize()} has no ImageNet weights here: keras.applications has "
+                         "no Lite model (TF publishes Lite as TF1 checkpoints and .tflite only); use encoder_weights=None")
     if channels != 3:
         raise ValueError(f"ImageNet weights need 3 input channels (RGB), the model has {channels}")
     if variant not in VARIANTS:
@@ -184,7 +218,8 @@ def load_imagenet(model, path=None, variant: str | None = None) -> int:
     downloaded (a missing file raises `zoo.pretrained.WeightsNotFound` with its URL). The file's
     Normalization statistics are checked against `INPUT_NORMALIZATION`.
     """
-    variant = variant or variant_of(model)
+    if variant is None:  # a Lite encoder (no SE gates) of any size is refused by imagenet_file
+        variant = variant_of(model) if "block7a_se_excite" in {layer.name for layer in model.layers} else "lite"
     file = imagenet_file(variant, path, model.input_shape[-1])
     reference = reference_model(variant)
     try:
