@@ -55,7 +55,7 @@ register_decoder("unetpp", "zoo.unetpp", "encoder_nested_decoder", args={"dense"
 register_decoder("unetplus", "zoo.unetpp", "encoder_nested_decoder", args={"dense": False}, small=_NESTED_SMALL)
 register_decoder("deeplabv3plus", "zoo.deeplabv3plus", "deeplabv3plus_decoder", output_strides=(16, 8),
                  small={"decoder_channels": 16, "low_level_channels": 8})
-register_decoder("rfe_unet", "zoo.rfe_unet", "rfe_unet_decoder", small={"rfe_levels": (16,), "width": 0.25})
+register_decoder("rfe_unet", "zoo.rfe_unet", "rfe_unet_decoder", small={"rfe_levels": (16,), "decoder_filters": (16, 16, 8, 8, 8)})
 register_decoder("fpn", "zoo.fpn", "fpn_decoder", small={"pyramid_channels": 16, "segmentation_channels": 8})
 
 

@@ -52,7 +52,7 @@ def build_segmentation_model(encoder: str, decoder: str, *, input_shape=(256, 25
     if output_stride != 32:
         encoder_args["output_stride"] = output_stride
     features = enc.build(inputs, **encoder_args)
-    top = dec.build(features, width=width, **decoder_args)
+    top = dec.build(features, **{"width": width, **decoder_args})
     top = top if isinstance(top, list) else [top]
     outputs = supervised_output(top, num_classes, activation, decoder_args.get("deep_supervision", False),
                                 kernel_size=dec.head_kernel, factors=[h // t.shape[1] for t in top])

@@ -42,6 +42,7 @@ from typing import Sequence
 import tf_keras as keras
 
 from zoo.blocks import check_input_shape, conv_bn_act, scaled, supervised_output
+from zoo.encoders import catalog
 from zoo.encoders import efficientnet as effnet
 from zoo.registry import register_model
 from zoo.segmentation import build_segmentation_model
@@ -150,3 +151,20 @@ def efficientunetpp(*, input_shape=(256, 256, 3), num_classes=1, activation="sig
         encoder_weights=encoder_weights, name="efficientunetpp",
         encoder_args={"variant": variant, "drop_connect_rate": drop_connect_rate},
         decoder_args={"filters": filters, "final_filters": final_filters, "batch_norm": batch_norm})
+
+
+def xceptionunetpp(*, input_shape=(256, 256, 3), num_classes=1, activation="sigmoid", filters=EFFICIENTUNETPP_FILTERS,
+                   final_filters=EFFICIENTUNETPP_FINAL_FILTERS, width=1.0, encoder_weights=None, batch_norm=True):
+    """XceptionUNet++ (paper 003's second variant, spec 003 section 2.2): the `unetplus` x `xception` pair,
+    with EfficientUNet++'s decoder widths (the paper gives only 38,370,009 trainable parameters)."""
+    return build_segmentation_model(
+        "xception", "unetplus", input_shape=input_shape, num_classes=num_classes, activation=activation, width=width,
+        encoder_weights=encoder_weights, name="xceptionunetpp",
+        decoder_args={"filters": filters, "final_filters": final_filters, "batch_norm": batch_norm})
+
+
+if catalog.is_available("xception"):  # registered once the Xception encoder is catalogued (zoo/encoders/catalog.py)
+    register_model(paper={"source": "paper 003, Table 6 (XceptionUNet++)", "params": 38_370_009,
+                          "params_kind": "trainable", "input_shape": (256, 256, 3), "encoder": "xception",
+                          "decoder": "unetplus",
+                          "input_normalization": catalog.get_encoder("xception").input_normalization})(xceptionunetpp)

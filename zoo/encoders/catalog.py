@@ -13,6 +13,8 @@ import dataclasses
 import difflib
 import importlib
 
+from zoo.encoders import efficientnet as _efficientnet
+
 
 @dataclasses.dataclass(frozen=True)
 class EncoderEntry:
@@ -56,16 +58,16 @@ def register_encoder(name: str, module: str, builder: str, *, args=None, weights
 
 _MNV3 = ("variant", "alpha", "minimalistic")
 _MNV3_SMALL = {"minimalistic": True, "alpha": 0.35}  # no SE / hard-swish: test_mobilenet covers those layers
-_EFF_SMALL = {"variant": (0.25, 0.1)}  # 7 MBConv blocks, as conftest's efficientunetpp
 _RES_SMALL = {"width": 0.125}  # same blocks, an eighth of the channels
 
 register_encoder("mobilenetv3_large", "mobilenetv3", "mobilenetv3", args={"variant": "large", "alpha": 1.0},
                  weights_args=_MNV3, small=_MNV3_SMALL)
 register_encoder("mobilenetv3_small", "mobilenetv3", "mobilenetv3", args={"variant": "small", "alpha": 1.0},
                  weights_args=_MNV3, small=_MNV3_SMALL)
-for _v in ("b0", "b1", "b2", "b3"):
+for _v in ("b0", "b1", "b2", "b3"):  # tiny: a quarter of the width, a tenth of the depth (7 MBConv blocks for B0)
+    _w, _d = _efficientnet.VARIANTS[_v]
     register_encoder(f"efficientnet_{_v}", "efficientnet", "efficientnet", args={"variant": _v},
-                     weights_args=("variant",), small=_EFF_SMALL)
+                     weights_args=("variant",), small={"variant": (0.25 * _w, 0.1 * _d)})
 for _d in (18, 34, 50, 101):
     register_encoder(f"resnet{_d}", "resnet", "resnet", args={"depth": _d}, weights_args=("depth",), small=_RES_SMALL)
 
@@ -78,7 +80,9 @@ for _d in (18, 34, 50, 101):
 
 
 def is_available(name: str) -> bool:
-    """True when the encoder's module imports (a catalogued module may not have landed yet)."""
+    """True when `name` is catalogued and its module imports (a catalogued module may not have landed yet)."""
+    if name not in ENCODERS:
+        return False
     try:
         ENCODERS[name].load_module()
     except ImportError:
@@ -104,3 +108,11 @@ def get_encoder(name: str) -> EncoderEntry:
     if name not in ENCODERS or not is_available(name):
         raise KeyError(unknown_encoder_message(name))
     return ENCODERS[name]
+
+
+def feature_channels(name: str, input_shape=(64, 64, 3), **overrides) -> dict:
+    """{stride: channels} of an encoder's features, measured by adding it to a throwaway input."""
+    import tf_keras as keras
+
+    features = get_encoder(name).build(keras.Input(input_shape), **overrides)
+    return {s: int(t.shape[-1]) for s, t in sorted(features.items())}
