@@ -103,6 +103,7 @@ def build_parser() -> OneLineParser:
     from zoo.precision import POLICIES
     from zoo.losses import LOSSES
     from zoo.training import LR_SCHEDULES, OPTIMIZERS
+    from zoo.encoders import catalog
 
     d = RunConfig()
     p = OneLineParser(description=__doc__, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -111,7 +112,8 @@ def build_parser() -> OneLineParser:
                    help="registry name (see --list-models); with --encoder a decoder: unet, unetpp, unetplus, "
                         "deeplabv3plus, rfe_unet, fpn")
     g.add_argument("--encoder", default=None, metavar="NAME",
-                   help="encoder under the --model decoder, e.g. efficientnet_b0, resnet34 (see --list-models --encoders)")
+                   help=f"encoder under the --model decoder: {', '.join(catalog.available_encoders())} "
+                        "(see --list-models --encoders)")
     g.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="builder argument, e.g. filters=(16,32,64) or batch_norm=False; repeatable")
     g.add_argument("--width", type=float, default=d.width, help="channel multiplier for any model")
