@@ -232,7 +232,10 @@ def check_model_name(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
 
     if a.encoder is not None and not catalog.is_available(a.encoder):
         p.error(f"--encoder: {catalog.unknown_encoder_message(a.encoder)}")
-    if a.encoder is not None or (a.list_models and a.encoders and a.model in decoders.DECODERS):
+    listing = a.list_models and a.encoders
+    if listing and a.model == p.get_default("model"):  # --list-models --encoders: every decoder
+        return
+    if a.encoder is not None or listing:
         if a.model not in decoders.DECODERS:
             p.error(f"--model with --encoder: {decoders.unknown_decoder_message(a.model)}")
     elif a.model not in zoo.list_models():
@@ -241,10 +244,13 @@ def check_model_name(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
 
 
 def model_info(model: str, encoder: str | None) -> dict:
-    """Registry info of a model, or of the `model` (decoder) x `encoder` pair."""
+    """Registry info of a model, or of the `model` (decoder) x `encoder` pair (empty when neither: listing only)."""
+    from zoo import decoders
     from zoo.segmentation import pair_info
 
-    return pair_info(encoder, model) if encoder else zoo.get_model_info(model)
+    if encoder and model in decoders.DECODERS:
+        return pair_info(encoder, model)
+    return zoo.get_model_info(model) if model in zoo.list_models() else {}
 
 
 def run_model_name(cfg: RunConfig | dict) -> str:

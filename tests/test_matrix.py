@@ -150,6 +150,8 @@ def test_cli_pair_config_records_encoder_and_normalisation():
 
 
 def test_list_models_encoders_prints_measured_counts(capsys):
+    cfg, args = train.parse_args(["--list-models", "--encoders", "--encoder", "resnet18"])  # every decoder
+    assert args.encoders and cfg.encoder == "resnet18"
     assert train.main(["--list-models", "--encoders", "--encoder", "resnet18", "--model", "fpn", "--input-size", "64"]) == 0
     out = capsys.readouterr().out
     (row,) = [line for line in out.splitlines() if line.startswith("fpn_resnet18")]
