@@ -28,6 +28,8 @@ EXAMPLES = """examples:
   python train.py --data ../shared/data/mpset_microplastics --mask-invert --folds 5
   python train.py --model quarter_multiresunet --model-arg respath_length=1 --width 2
   python train.py --model deeplabv3plus_mobilenetv3 --encoder-weights imagenet --data ../shared/data/kvasir_seg --image-size 288x384
+  python train.py --model unet --encoder efficientnet_b0 --encoder-weights imagenet   # any decoder on any encoder
+  python train.py --list-models --encoders --input-size 256      # every encoder x decoder pair, QAT/INT8/Edge TPU marks
   python train.py --list-recipes                                 # each paper's training setup
   python train.py --recipe paper002_microplastics --epochs 20    # paper 002's setup, 20 epochs
   python train.py --resume runs/half_multiresunet-20250101-120000   # continue an interrupted run
@@ -38,7 +40,8 @@ EXAMPLES = """examples:
 class RunConfig:
     """Everything a run depends on; written to `config.json` before training starts."""
 
-    model: str = "half_multiresunet"
+    model: str = "half_multiresunet"  # a registry name, or with `encoder` a decoder of zoo.decoders
+    encoder: str | None = None  # zoo.encoders.catalog name: the run trains the `model` x `encoder` pair
     model_args: dict = dataclasses.field(default_factory=dict)
     width: float = 1.0
     encoder_weights: str | None = None  # "imagenet" or a path, for models with a pretrained encoder
@@ -100,11 +103,17 @@ def build_parser() -> OneLineParser:
     from zoo.precision import POLICIES
     from zoo.losses import LOSSES
     from zoo.training import LR_SCHEDULES, OPTIMIZERS
+    from zoo.encoders import catalog
 
     d = RunConfig()
     p = OneLineParser(description=__doc__, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group("model")
-    g.add_argument("--model", default=d.model, help="registry name (see --list-models)")
+    g.add_argument("--model", default=d.model,
+                   help="registry name (see --list-models); with --encoder a decoder: unet, unetpp, unetplus, "
+                        "deeplabv3plus, rfe_unet, fpn")
+    g.add_argument("--encoder", default=None, metavar="NAME",
+                   help=f"encoder under the --model decoder: {', '.join(catalog.available_encoders())} "
+                        "(see --list-models --encoders)")
     g.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="builder argument, e.g. filters=(16,32,64) or batch_norm=False; repeatable")
     g.add_argument("--width", type=float, default=d.width, help="channel multiplier for any model")
@@ -112,6 +121,9 @@ def build_parser() -> OneLineParser:
                    help="ImageNet weights for a model's pretrained encoder: from the Keras cache (imagenet) or an "
                         ".h5 file; never downloaded")
     g.add_argument("--list-models", action="store_true", help="print models with parameters and FLOPs, then exit")
+    g.add_argument("--encoders", action="store_true",
+                   help="with --list-models: every encoder x decoder pair (or those of --encoder / a decoder --model) "
+                        "at --input-size, with its recorded QAT, INT8 and Edge TPU marks")
     g.add_argument("--recipe", metavar="NAME|FILE.yaml", default=None,
                    help="train the way a paper did (recipes/NAME.yaml); any flag given overrides the recipe")
     g.add_argument("--list-recipes", action="store_true", help="print the paper recipes, then exit")
@@ -123,7 +135,8 @@ def build_parser() -> OneLineParser:
     g.add_argument("--mask-threshold", type=float, default=d.mask_threshold, help="foreground where mask > this x full scale")
     g.add_argument("--strict", action="store_true",
                    help="stop at the first bad file; by default bad pairs are listed and skipped")
-    g.add_argument("--image-size", default="256", help="model input size: N or HxW (divisible by the model's stride)")
+    g.add_argument("--image-size", "--input-size", dest="image_size", default="256",
+                   help="model input size: N or HxW (divisible by the model's stride)")
     g.add_argument("--channels", type=int, choices=(1, 3), default=d.channels)
     g.add_argument("--fit", choices=("resize", "pad"), default=d.fit, help="stretch, or keep aspect ratio and pad")
     g.add_argument("--val-fraction", type=float, default=d.val_fraction)
@@ -182,8 +195,7 @@ def parse_args(argv=None) -> tuple[RunConfig, argparse.Namespace]:
     if a.recipe and not a.list_recipes:
         recipe, a = apply_recipe(p, a, argv)
 
-    if a.model not in zoo.list_models():
-        p.error(zoo.registry.unknown_model_message(a.model))
+    check_model_name(p, a)
     bad = [s for s in a.model_arg if "=" not in s or not s.split("=", 1)[0].isidentifier()]
     if bad:
         p.error(f"--model-arg expects KEY=VALUE, got {bad[0]!r}")
@@ -199,7 +211,7 @@ def parse_args(argv=None) -> tuple[RunConfig, argparse.Namespace]:
         p.error(f"--prune expects a sparsity between 0 and 1, got {a.prune}")
     if a.fold is not None and not 0 <= a.fold < max(a.folds, 1):
         p.error(f"--fold {a.fold} needs --folds greater than {a.fold}")
-    if a.encoder_weights is not None:
+    if a.encoder_weights is not None and a.encoder is None:
         takes = [n for n in zoo.list_models() if zoo.registry.has_pretrained_encoder(n)]
         if a.model not in takes:
             p.error(f"--encoder-weights: model {a.model} has no pretrained encoder (models with one: {', '.join(takes)})")
@@ -207,10 +219,46 @@ def parse_args(argv=None) -> tuple[RunConfig, argparse.Namespace]:
     fields = {f.name for f in dataclasses.fields(RunConfig)}
     cfg = RunConfig(**{**{k: v for k, v in vars(a).items() if k in fields}, "model_args": model_args,
                        "image_size": size, "recipe": None, "loss_args": loss_args,
-                       "input_normalization": zoo.get_model_info(a.model).get("input_normalization")})
+                       "input_normalization": model_info(a.model, a.encoder).get("input_normalization")})
     if recipe is not None:
         cfg = dataclasses.replace(cfg, recipe=recipe_record(recipe, cfg))
     return check_ranges(p, cfg), a
+
+
+def check_model_name(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
+    """--model is a registered model, or with --encoder a decoder; --encoder a catalogued encoder (one-line errors)."""
+    from zoo import decoders
+    from zoo.encoders import catalog
+
+    if a.encoder is not None and not catalog.is_available(a.encoder):
+        p.error(f"--encoder: {catalog.unknown_encoder_message(a.encoder)}")
+    listing = a.list_models and a.encoders
+    if listing and a.model == p.get_default("model"):  # --list-models --encoders: every decoder
+        return
+    if a.encoder is not None or listing:
+        if a.model not in decoders.DECODERS:
+            p.error(f"--model with --encoder: {decoders.unknown_decoder_message(a.model)}")
+    elif a.model not in zoo.list_models():
+        hint = f" ({a.model!r} is a decoder: add --encoder NAME)" if a.model in decoders.DECODERS else ""
+        p.error(zoo.registry.unknown_model_message(a.model) + hint)
+
+
+def model_info(model: str, encoder: str | None) -> dict:
+    """Registry info of a model, or of the `model` (decoder) x `encoder` pair (empty when neither: listing only)."""
+    from zoo import decoders
+    from zoo.segmentation import pair_info
+
+    if encoder and model in decoders.DECODERS:
+        return pair_info(encoder, model)
+    return zoo.get_model_info(model) if model in zoo.list_models() else {}
+
+
+def run_model_name(cfg: RunConfig | dict) -> str:
+    """The model's name in run folders and exports: the registry name, or `<decoder>_<encoder>` for a pair."""
+    from zoo.segmentation import pair_name
+
+    cfg = cfg if isinstance(cfg, dict) else dataclasses.asdict(cfg)
+    return pair_name(cfg["encoder"], cfg["model"]) if cfg.get("encoder") else cfg["model"]
 
 
 def load_recipe(name: str, parser: argparse.ArgumentParser | None = None):
@@ -425,16 +473,19 @@ def check_model_and_batch(cfg: RunConfig, splits: dict) -> None:
     except (ValueError, TypeError) as e:
         if "stride" in str(e):
             raise UsageError(f"--image-size: {e}") from None
+        if cfg.encoder_weights and "ImageNet" in str(e):
+            raise UsageError(f"--encoder-weights: {e}") from None
         given = " ".join(f"{k}={v!r}" for k, v in cfg.model_args.items()) or "(none)"
-        raise UsageError(f"cannot build {cfg.model} with --width {cfg.width:g} and --model-arg {given}: "
+        raise UsageError(f"cannot build {run_model_name(cfg)} with --width {cfg.width:g} and --model-arg {given}: "
                          f"{' '.join(str(e).split())}") from None
     finally:
         keras.backend.clear_session()
 
 
 def model_kwargs(cfg: RunConfig) -> dict:
-    """Builder arguments of the run: --model-arg values, plus --encoder-weights when given."""
-    return cfg.model_args | ({"encoder_weights": cfg.encoder_weights} if cfg.encoder_weights else {})
+    """Builder arguments of the run: --model-arg values, plus --encoder-weights and --encoder when given."""
+    return (cfg.model_args | ({"encoder_weights": cfg.encoder_weights} if cfg.encoder_weights else {})
+            | ({"encoder": cfg.encoder} if cfg.encoder else {}))
 
 
 def prepare_run_dir(cfg: RunConfig, args, pairs) -> Path:
@@ -453,7 +504,7 @@ def prepare_run_dir(cfg: RunConfig, args, pairs) -> Path:
                                  "or start a new run")
         training.remove_partial_files(run_dir)  # temporary files of a killed process
     else:
-        run_dir = Path(cfg.output) / (cfg.name or f"{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}")
+        run_dir = Path(cfg.output) / (cfg.name or f"{run_model_name(cfg)}-{time.strftime('%Y%m%d-%H%M%S')}")
         if run_dir.exists() and not args.overwrite:
             raise UsageError(f"{run_dir}: run folder already exists; continue it with --resume {run_dir}, "
                              "choose another --name, or replace it with --overwrite")
@@ -580,6 +631,12 @@ def train_all(cfg: RunConfig, run_dir: Path, splits: dict, strategy=None) -> dic
 
 def main(argv=None) -> int:
     cfg, args = parse_args(argv)
+    if args.list_models and args.encoders:
+        from zoo import decoders, matrix
+
+        print(matrix.matrix_table((*cfg.image_size, cfg.channels), [cfg.encoder] if cfg.encoder else None,
+                                  [cfg.model] if cfg.model in decoders.DECODERS else None))
+        return 0
     if args.list_models:
         print(list_models_table())
         return 0
@@ -644,7 +701,7 @@ def export_for_deployment(args, run_dir: Path) -> Path:
 
     cfg = json.loads((run_dir / "config.json").read_text())
     fold_dir = run_dir if (run_dir / "best.keras").exists() else sorted(run_dir.glob("fold*"))[0]
-    out = Path(args.export_dir) if args.export_dir else ROOT / "tflite_models" / cfg["model"]
+    out = Path(args.export_dir) if args.export_dir else ROOT / "tflite_models" / run_model_name(cfg)
     deploy_saved_model(fold_dir / "best.keras", cfg, options_from_args(args), out)
     print(f"deployment files and report.md in {out}")
     return out
@@ -653,7 +710,7 @@ def export_for_deployment(args, run_dir: Path) -> Path:
 def print_summary(cfg: RunConfig, run_dir: Path, metrics: dict, n_pairs: int) -> None:
     """One screen: what ran, where everything is, the headline scores, how to open TensorBoard."""
     print("\n" + "=" * 72)
-    print(f"model {cfg.model} trained {cfg.epochs} epochs on {n_pairs} pairs from {cfg.data}")
+    print(f"model {run_model_name(cfg)} trained {cfg.epochs} epochs on {n_pairs} pairs from {cfg.data}")
     print(f"run folder   {run_dir}")
     print(f"config       {run_dir / 'config.json'}")
     print(f"checkpoints  {run_dir}/**/best.keras, last.keras")

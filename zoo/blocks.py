@@ -68,9 +68,13 @@ def res_path(x, filters: int, length: int, *, batch_norm: bool = True, name: str
     return x
 
 
-def segmentation_head(x, num_classes: int, activation: str | None, *, name: str = "head"):
-    """1x1 conv to `num_classes` maps, then the output activation in float32 (None gives logits)."""
-    x = layers.Conv2D(num_classes, 1, name=f"{name}_conv")(x)
+def segmentation_head(x, num_classes: int, activation: str | None, *, name: str = "head", kernel_size: int = 1,
+                      upsample: int = 1):
+    """kxk conv to `num_classes` maps, bilinear x`upsample` when > 1, then the output activation in float32
+    (None gives logits). Layers `{name}_conv`, `{name}_up`, `{name}_{activation}`."""
+    x = layers.Conv2D(num_classes, kernel_size, padding="same", name=f"{name}_conv")(x)
+    if upsample > 1:
+        x = layers.UpSampling2D(upsample, interpolation="bilinear", name=f"{name}_up")(x)
     if activation:
         x = layers.Activation(activation, dtype="float32", name=f"{name}_{activation}")(x)
     return x
@@ -92,3 +96,21 @@ def check_input_shape(input_shape, stride: int, model: str) -> tuple[int, int, i
 def scaled(filters: int, width: float) -> int:
     """Channel count scaled by a width multiplier (at least 1)."""
     return max(1, int(round(filters * width)))
+
+
+def supervised_output(top_row: list, num_classes: int, activation: str | None, deep_supervision, *,
+                      kernel_size: int = 1, factors=None):
+    """One head on the last node, or (deep supervision) one per node, averaged or kept separate.
+
+    `factors[i]`: bilinear upsampling of node i's head to the input size (default 1 for all).
+    """
+    factors = list(factors or [1] * len(top_row))
+    if not deep_supervision:
+        return segmentation_head(top_row[-1], num_classes, activation, kernel_size=kernel_size, upsample=factors[-1])
+    if deep_supervision not in (True, "average", "separate"):
+        raise ValueError(f"deep_supervision must be False, True ('average') or 'separate', got {deep_supervision!r}")
+    heads = [segmentation_head(x, num_classes, activation, name=f"head{j}", kernel_size=kernel_size, upsample=f)
+             for j, (x, f) in enumerate(zip(top_row, factors), 1)]
+    if deep_supervision == "separate":
+        return heads
+    return layers.Average(dtype="float32", name="head_average")(heads)

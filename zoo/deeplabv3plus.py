@@ -24,9 +24,10 @@ from typing import Sequence
 
 import tf_keras as keras
 
-from zoo.blocks import check_input_shape, conv_bn_act
+from zoo.blocks import conv_bn_act, scaled
 from zoo.encoders import mobilenetv3
 from zoo.registry import register_model
+from zoo.segmentation import build_segmentation_model
 
 layers = keras.layers
 
@@ -34,7 +35,8 @@ PAPER_ATROUS_RATES = (8, 22, 36)  # paper 000's final choice (Table 7)
 SMP_ATROUS_RATES = (12, 24, 36)  # smp's default, the paper's baseline
 
 _PAPER = {"source": "paper 000 (Jeong et al. 2023), Tables 4 and 10; spec 000 section 2.6", "input_shape": (288, 384, 3),
-          "input_normalization": mobilenetv3.INPUT_NORMALIZATION}
+          "input_normalization": mobilenetv3.INPUT_NORMALIZATION, "encoder": "mobilenetv3_large",
+          "decoder": "deeplabv3plus"}
 
 
 def separable_conv_bn_relu(x, filters: int, *, dilation: int = 1, name: str):
@@ -58,11 +60,17 @@ def aspp(x, filters: int = 256, rates: Sequence[int] = PAPER_ATROUS_RATES, *, dr
     return separable_conv_bn_relu(x, filters, name=f"{name}_sep")
 
 
-def deeplabv3plus_decoder(features: dict, *, output_stride: int, channels: int = 256,
-                          rates: Sequence[int] = PAPER_ATROUS_RATES, low_level_channels: int = 48):
-    """ASPP on the deepest map, upsampled to stride 4 and fused with the reduced stride-4 features."""
-    x = aspp(features[32], channels, rates)
-    x = layers.UpSampling2D(output_stride // 4, interpolation="bilinear", name="decoder_up")(x)
+def deeplabv3plus_decoder(features: dict, *, decoder_channels: int = 256, atrous_rates: Sequence[int] = SMP_ATROUS_RATES,
+                          low_level_channels: int = 48, dropout: float = 0.5, width: float = 1.0):
+    """ASPP on the deepest map, upsampled to stride 4 and fused with the reduced stride-4 features (stride-4 output).
+
+    The `deeplabv3plus` decoder of `zoo.decoders` (smp's defaults: rates 12/24/36, 256 channels times `width`);
+    the encoder runs at output stride 16 or 8, so `features[32]` is a dilated stride-16 (8) map.
+    """
+    channels = scaled(decoder_channels, width)
+    x = aspp(features[32], channels, atrous_rates, dropout=dropout)
+    factor = features[4].shape[1] // features[32].shape[1]
+    x = layers.UpSampling2D(factor, interpolation="bilinear", name="decoder_up")(x)
     low = conv_bn_act(features[4], low_level_channels, 1, name="decoder_low")
     x = layers.Concatenate(name="decoder_concat")([x, low])
     return separable_conv_bn_relu(x, channels, name="decoder_fuse")
@@ -73,7 +81,7 @@ def deeplabv3plus_decoder(features: dict, *, output_stride: int, channels: int =
 def deeplabv3plus_mobilenetv3(*, input_shape=(288, 384, 3), num_classes=1, activation="sigmoid", width=1.0,
                               variant="large", alpha=0.75, minimalistic=False, output_stride=16,
                               atrous_rates=PAPER_ATROUS_RATES, decoder_channels=256, encoder_weights=None):
-    """DeepLabV3+ on MobileNetV3 (paper 000's final model by default).
+    """DeepLabV3+ on MobileNetV3 (paper 000's final model by default): the `deeplabv3plus` x `mobilenetv3_large` pair.
 
     `variant` "large" or "small", `alpha` and `minimalistic` pick the encoder; `output_stride` 16 or 8;
     `atrous_rates` three dilations; `decoder_channels` the width of every decoder conv (times `width`);
@@ -83,16 +91,8 @@ def deeplabv3plus_mobilenetv3(*, input_shape=(288, 384, 3), num_classes=1, activ
         raise ValueError(f"deeplabv3plus_mobilenetv3: output_stride must be 16 or 8, got {output_stride}")
     if len(atrous_rates) != 3:
         raise ValueError(f"deeplabv3plus_mobilenetv3: atrous_rates needs three dilations, got {tuple(atrous_rates)}")
-    h, w, c = check_input_shape(input_shape, output_stride, "deeplabv3plus_mobilenetv3")
-    inputs = keras.Input((h, w, c), name="image")
-    features = mobilenetv3.mobilenetv3(inputs, variant=variant, alpha=alpha, minimalistic=minimalistic,
-                                       output_stride=output_stride)
-    x = deeplabv3plus_decoder(features, output_stride=output_stride, channels=max(1, round(decoder_channels * width)),
-                              rates=atrous_rates)
-    x = layers.Conv2D(num_classes, 1, name="head_conv")(x)
-    x = layers.UpSampling2D(4, interpolation="bilinear", name="head_up")(x)
-    if activation:
-        x = layers.Activation(activation, dtype="float32", name=f"head_{activation}")(x)
-    model = keras.Model(inputs, x, name="deeplabv3plus_mobilenetv3")
-    mobilenetv3.apply_encoder_weights(model, encoder_weights, variant=variant, alpha=alpha, minimalistic=minimalistic)
-    return model
+    return build_segmentation_model(
+        "mobilenetv3_large", "deeplabv3plus", input_shape=input_shape, num_classes=num_classes, activation=activation,
+        width=width, output_stride=output_stride, encoder_weights=encoder_weights, name="deeplabv3plus_mobilenetv3",
+        encoder_args={"variant": variant, "alpha": alpha, "minimalistic": minimalistic},
+        decoder_args={"decoder_channels": decoder_channels, "atrous_rates": atrous_rates})

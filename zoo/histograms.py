@@ -202,10 +202,11 @@ def load_model_for(run_dir: Path, config: dict, use_checkpoint: bool):
 
     if use_checkpoint and (run_dir / "last.keras").is_file():
         return keras.models.load_model(run_dir / "last.keras", compile=False), "last.keras"
-    if config.get("model") in zoo.list_models():
+    if config.get("model") in zoo.list_models() or config.get("encoder"):
         size = config.get("image_size", (256, 256))
         model = zoo.build_model(config["model"], input_shape=(*size, config.get("channels", 3)),
-                                width=config.get("width", 1.0), **config.get("model_args", {}))
+                                width=config.get("width", 1.0), encoder=config.get("encoder"),
+                                **config.get("model_args", {}))
         return model, None
     return None, None
 

@@ -34,8 +34,16 @@ def unknown_model_message(name: str) -> str:
     return f"unknown model {name!r}.{hint} Known models: {', '.join(sorted(_MODELS))}"
 
 
-def build_model(name: str, **kwargs):
-    """Build a registered model by name; keyword arguments go to its builder (`activation=None` gives logits)."""
+def build_model(name: str, *, encoder: str | None = None, **kwargs):
+    """Build a registered model by name; keyword arguments go to its builder (`activation=None` gives logits).
+
+    With `encoder` (a `zoo.encoders.catalog` name), `name` is a decoder of `zoo.decoders` and the pair is
+    built by `zoo.segmentation.build_segmentation_model` (`build_model("unet", encoder="resnet34")`).
+    """
+    if encoder is not None:
+        from zoo.segmentation import build_segmentation_model
+
+        return build_segmentation_model(encoder, name, **kwargs)
     if name not in _MODELS:
         raise KeyError(unknown_model_message(name))
     return _MODELS[name](**kwargs)

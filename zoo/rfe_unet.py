@@ -28,10 +28,11 @@ from typing import Sequence
 
 import tf_keras as keras
 
-from zoo.blocks import check_input_shape, conv_bn_act, scaled, segmentation_head
+from zoo.blocks import check_input_shape, conv_bn_act, scaled
 from zoo.encoders import resnet as resnet_encoder
 from zoo.encoders.resnet import INPUT_NORMALIZATION
 from zoo.registry import register_model
+from zoo.segmentation import build_segmentation_model
 
 layers = keras.layers
 
@@ -91,45 +92,32 @@ def decoder_stage(x, skip, filters: int, *, name: str):
     return conv(x, filters, 3, name=name)
 
 
-def build_resnet_rfe_unet(*, depth: int = 101, input_shape=(256, 256, 3), num_classes: int = 1,
-                          activation: str | None = "sigmoid", head: str | None = None, width: float = 1.0,
-                          rfe_levels: Sequence[int] = (2, 4, 8, 16), rfe_alignment: str = "same",
-                          decoder_filters: Sequence[int] | None = None, c2f_n: int = 1, pool_size: int = 5,
-                          encoder_weights=None, name: str = "resnet_rfe_unet"):
-    """ResNet-`depth` U-Net with RFE skips (see the module docstring for every choice and argument)."""
-    if depth not in DEPTHS:
-        raise ValueError(f"{name}: depth must be one of {DEPTHS}, got {depth!r}")
+def rfe_unet_decoder(features: dict, *, decoder_filters: Sequence[int] | None = None,
+                     rfe_levels: Sequence[int] = (2, 4, 8, 16), rfe_alignment: str = "same", c2f_n: int = 1,
+                     pool_size: int = 5, width: float = 1.0):
+    """Paper 004's decoder on any encoder's stride-2..32 features: RFE skips, 5 transposed-conv stages to stride 1.
+
+    The `rfe_unet` decoder of `zoo.decoders`. `decoder_filters` (strides 16, 8, 4, 2, 1; times `width`)
+    default to the encoder's channels at 16, 8, 4, 2 and 32 at full size.
+    """
     if rfe_alignment not in ("same", "up"):
-        raise ValueError(f"{name}: rfe_alignment must be 'same' or 'up', got {rfe_alignment!r}")
+        raise ValueError(f"rfe_unet: rfe_alignment must be 'same' or 'up', got {rfe_alignment!r}")
     bad = [s for s in rfe_levels if s not in STRIDES[:-1]]
     if bad:
-        raise ValueError(f"{name}: rfe_levels must be among {STRIDES[:-1]} (RFE_i pairs stride i with 2i), got {bad}")
-    if head is not None:
-        if head not in ("sigmoid", "softmax"):
-            raise ValueError(f"{name}: head must be 'sigmoid' or 'softmax', got {head!r}")
-        num_classes, activation = (1, "sigmoid") if head == "sigmoid" else (2, "softmax")
-    h, w, c = check_input_shape(input_shape, 32, name)
-    weights = None
-    if encoder_weights is not None:  # find the file before building: a missing file fails fast
-        if width != 1.0:
-            raise ValueError(f"{name}: encoder_weights need width=1.0 (the pretrained channel counts), got width={width}")
-        weights = resnet_encoder.imagenet_file(depth, None if encoder_weights == "imagenet" else encoder_weights)
-
-    inputs = keras.Input((h, w, c), name="image")
-    enc = resnet_encoder.resnet(inputs, depth=depth, width=width)
+        raise ValueError(f"rfe_unet: rfe_levels must be among {STRIDES[:-1]} (RFE_i pairs stride i with 2i), got {bad}")
     if decoder_filters is None:
-        decoder_filters = [enc[s].shape[-1] for s in (16, 8, 4, 2)] + [scaled(32, width)]
+        decoder_filters = [features[s].shape[-1] for s in (16, 8, 4, 2)] + [scaled(32, width)]
     else:
         decoder_filters = [scaled(f, width) for f in decoder_filters]
     if len(decoder_filters) != 5:
-        raise ValueError(f"{name}: decoder_filters needs 5 widths (strides 16, 8, 4, 2, 1), got {tuple(decoder_filters)}")
+        raise ValueError(f"rfe_unet: decoder_filters needs 5 widths (strides 16, 8, 4, 2, 1), got {tuple(decoder_filters)}")
 
     def skip_from(level: int, filters: int):
         if level not in rfe_levels:
-            return enc[level]
-        return rfe(enc[level], enc[2 * level], filters, c2f_n=c2f_n, pool_size=pool_size, name=f"rfe{level}")
+            return features[level]
+        return rfe(features[level], features[2 * level], filters, c2f_n=c2f_n, pool_size=pool_size, name=f"rfe{level}")
 
-    x = enc[32]
+    x = features[32]
     for stride, filters in zip((16, 8, 4, 2, 1), decoder_filters):
         if rfe_alignment == "same":
             skip = skip_from(stride, filters) if stride >= 2 else None
@@ -139,17 +127,37 @@ def build_resnet_rfe_unet(*, depth: int = 101, input_shape=(256, 256, 3), num_cl
         else:
             skip = None
         x = decoder_stage(x, skip, filters, name=f"dec{stride}")
-    outputs = segmentation_head(x, num_classes, activation)
-    model = keras.Model(inputs, outputs, name=name)
-    if weights is not None:
-        resnet_encoder.load_imagenet(model, weights, depth=depth)
-    return model
+    return x
+
+
+def build_resnet_rfe_unet(*, depth: int = 101, input_shape=(256, 256, 3), num_classes: int = 1,
+                          activation: str | None = "sigmoid", head: str | None = None, width: float = 1.0,
+                          rfe_levels: Sequence[int] = (2, 4, 8, 16), rfe_alignment: str = "same",
+                          decoder_filters: Sequence[int] | None = None, c2f_n: int = 1, pool_size: int = 5,
+                          encoder_weights=None, name: str = "resnet_rfe_unet"):
+    """ResNet-`depth` U-Net with RFE skips: the `rfe_unet` x `resnet{depth}` pair (module docstring: every choice)."""
+    if depth not in DEPTHS:
+        raise ValueError(f"{name}: depth must be one of {DEPTHS}, got {depth!r}")
+    if head is not None:
+        if head not in ("sigmoid", "softmax"):
+            raise ValueError(f"{name}: head must be 'sigmoid' or 'softmax', got {head!r}")
+        num_classes, activation = (1, "sigmoid") if head == "sigmoid" else (2, "softmax")
+    check_input_shape(input_shape, 32, name)
+    if encoder_weights is not None:  # find the file before building: a missing file fails fast
+        if width != 1.0:
+            raise ValueError(f"{name}: encoder_weights need width=1.0 (the pretrained channel counts), got width={width}")
+        encoder_weights = resnet_encoder.imagenet_file(depth, None if encoder_weights == "imagenet" else encoder_weights)
+    return build_segmentation_model(
+        f"resnet{depth}", "rfe_unet", input_shape=input_shape, num_classes=num_classes, activation=activation,
+        width=width, encoder_weights=encoder_weights, name=name, encoder_args={"width": width},
+        decoder_args={"decoder_filters": decoder_filters, "rfe_levels": rfe_levels, "rfe_alignment": rfe_alignment,
+                      "c2f_n": c2f_n, "pool_size": pool_size})
 
 
 @register_model(paper={"source": "paper 004, Table 7 (GFLOPs = multiply-accumulates at 256x256)",
                        "input_shape": (256, 256, 3), "macs": PAPER_GMACS[101] * 1e9,
                        "macs_by_depth": {d: g * 1e9 for d, g in PAPER_GMACS.items()},
-                       "input_normalization": INPUT_NORMALIZATION})
+                       "input_normalization": INPUT_NORMALIZATION, "encoder": "resnet101", "decoder": "rfe_unet"})
 def resnet_rfe_unet(*, depth: int = 101, **kw):
     """ResNet U-Net with RFE skip connections (paper 004); `depth` 34, 50 or 101 (paper's final model; 18 extra)."""
     return build_resnet_rfe_unet(depth=depth, **kw)

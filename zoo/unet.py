@@ -26,6 +26,7 @@ import tf_keras as keras
 from zoo.blocks import check_input_shape, conv_bn_act, scaled, segmentation_head, upsample_concat
 from zoo.encoders import mobilenetv3
 from zoo.registry import register_model
+from zoo.segmentation import build_segmentation_model
 
 # Channels per encoder stage, bottleneck last (decoder stages mirror their encoder partner).
 UNET_FILTERS = (54, 108, 216, 432, 864)  # fitted to Table 4 by a grid search
@@ -104,19 +105,21 @@ def half_unet(*, filters=HALF_UNET_FILTERS, **kw):
 ENCODER_UNET_CHANNELS = (256, 128, 64, 32, 16)  # smp's default decoder_channels, paper 000's U-Net rows
 
 
-def encoder_unet_decoder(features: dict, channels: Sequence[int] = ENCODER_UNET_CHANNELS, *, batch_norm: bool = True,
-                         name: str = "decoder"):
+def encoder_unet_decoder(features: dict, decoder_channels: Sequence[int] = ENCODER_UNET_CHANNELS, *,
+                         batch_norm: bool = True, width: float = 1.0, name: str = "decoder"):
     """U-Net decoder over encoder features keyed by stride (zoo/encoders convention, output_stride 32).
 
-    From the deepest map, each of the len(channels) blocks upsamples x2 (nearest), concatenates the
-    encoder map of that stride when there is one, and applies two 3x3 conv -> BN -> ReLU
-    (smp `UnetDecoder`, no centre block). Five blocks end at full resolution. Layers:
-    `{name}{i}_up`, `{name}{i}_concat`, `{name}{i}_{1,2}_{conv,bn,relu}`.
+    From the deepest map, each of the len(decoder_channels) blocks upsamples x2 (nearest), concatenates
+    the encoder map of that stride when there is one, and applies two 3x3 conv -> BN -> ReLU
+    (smp `UnetDecoder`, no centre block; channels times `width`). Five blocks end at full resolution.
+    Layers: `{name}{i}_up`, `{name}{i}_concat`, `{name}{i}_{1,2}_{conv,bn,relu}`. The `unet` decoder of
+    `zoo.decoders` (its head is a 3x3 conv, as smp's).
     """
     deepest = max(features)
     x = features[deepest]
     stride = deepest
-    for i, f in enumerate(channels):
+    for i, f in enumerate(decoder_channels):
+        f = scaled(f, width)
         stride //= 2
         x = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"{name}{i}_up")(x)
         if stride in features:
@@ -129,21 +132,18 @@ def encoder_unet_decoder(features: dict, channels: Sequence[int] = ENCODER_UNET_
 @register_model(paper={"source": "paper 000 (Jeong et al. 2023), Table 4 'U-Net MobileNetV3'; spec 000 section 2.6",
                        "input_shape": (288, 384, 3), "params": 4_886_049, "macs": 4.795e9,
                        "note": "paper prints 18.64 'M' = fp32 MiB of 4,886,049 parameters",
-                       "input_normalization": mobilenetv3.INPUT_NORMALIZATION})
+                       "input_normalization": mobilenetv3.INPUT_NORMALIZATION,
+                       "encoder": "mobilenetv3_large", "decoder": "unet"})
 def unet_mobilenetv3(*, input_shape=(288, 384, 3), num_classes=1, activation="sigmoid", width=1.0, variant="large",
                      alpha=0.75, minimalistic=False, decoder_channels=ENCODER_UNET_CHANNELS, encoder_weights=None):
     """U-Net decoder on MobileNetV3 (paper 000's comparison model): skips at strides 16, 8, 4, 2.
 
-    `decoder_channels` per block (times `width`), a 3x3 head conv as smp's; encoder arguments and
-    `encoder_weights` (None, "imagenet" or a path) as `deeplabv3plus_mobilenetv3`.
+    The `unet` x `mobilenetv3_large` pair at alpha 0.75. `decoder_channels` per block (times `width`),
+    a 3x3 head conv as smp's; encoder arguments and `encoder_weights` (None, "imagenet" or a path) as
+    `deeplabv3plus_mobilenetv3`.
     """
-    h, w, c = check_input_shape(input_shape, 32, "unet_mobilenetv3")
-    inputs = keras.Input((h, w, c), name="image")
-    features = mobilenetv3.mobilenetv3(inputs, variant=variant, alpha=alpha, minimalistic=minimalistic)
-    x = encoder_unet_decoder(features, [scaled(f, width) for f in decoder_channels])
-    x = keras.layers.Conv2D(num_classes, 3, padding="same", name="head_conv")(x)
-    if activation:
-        x = keras.layers.Activation(activation, dtype="float32", name=f"head_{activation}")(x)
-    model = keras.Model(inputs, x, name="unet_mobilenetv3")
-    mobilenetv3.apply_encoder_weights(model, encoder_weights, variant=variant, alpha=alpha, minimalistic=minimalistic)
-    return model
+    return build_segmentation_model(
+        "mobilenetv3_large", "unet", input_shape=input_shape, num_classes=num_classes, activation=activation,
+        width=width, encoder_weights=encoder_weights, name="unet_mobilenetv3",
+        encoder_args={"variant": variant, "alpha": alpha, "minimalistic": minimalistic},
+        decoder_args={"decoder_channels": decoder_channels})

@@ -41,9 +41,11 @@ from typing import Sequence
 
 import tf_keras as keras
 
-from zoo.blocks import check_input_shape, conv_bn_act, scaled, segmentation_head
+from zoo.blocks import check_input_shape, conv_bn_act, scaled, supervised_output
+from zoo.encoders import catalog
 from zoo.encoders import efficientnet as effnet
 from zoo.registry import register_model
+from zoo.segmentation import build_segmentation_model
 
 layers = keras.layers
 
@@ -102,18 +104,6 @@ def plain_encoder(inputs, filters: Sequence[int], *, batch_norm: bool = True) ->
     return features
 
 
-def supervised_output(top_row: list, num_classes: int, activation: str | None, deep_supervision):
-    """One head on the last node, or (deep supervision) one per node, averaged or kept separate."""
-    if not deep_supervision:
-        return segmentation_head(top_row[-1], num_classes, activation)
-    if deep_supervision not in (True, "average", "separate"):
-        raise ValueError(f"deep_supervision must be False, True ('average') or 'separate', got {deep_supervision!r}")
-    heads = [segmentation_head(x, num_classes, activation, name=f"head{j}") for j, x in enumerate(top_row, 1)]
-    if deep_supervision == "separate":
-        return heads
-    return layers.Average(dtype="float32", name="head_average")(heads)
-
-
 @register_model(paper={"source": "paper 003, Table 6 (UNet++ baseline)", "params": 5_223_107,
                        "params_kind": "trainable", "input_shape": (256, 256, 3)})
 def unetpp(*, input_shape=(256, 256, 3), num_classes=1, activation="sigmoid", filters=UNETPP_FILTERS, depth=4,
@@ -128,25 +118,53 @@ def unetpp(*, input_shape=(256, 256, 3), num_classes=1, activation="sigmoid", fi
     return keras.Model(inputs, outputs, name="unetpp")
 
 
+def encoder_nested_decoder(features: dict, *, dense: bool, filters: Sequence[int] = EFFICIENTUNETPP_FILTERS,
+                           final_filters: int = EFFICIENTUNETPP_FINAL_FILTERS, upsampling: str = "nearest",
+                           batch_norm: bool = True, deep_supervision=False, width: float = 1.0):
+    """Nested decoder on an encoder's stride-2..32 features, then `final_up` and a `final` node at full size.
+
+    The `unetpp` (`dense=True`) and `unetplus` decoders of `zoo.decoders`. `filters` at strides 2..16 and
+    `final_filters` are times `width`. With `deep_supervision` the result is [X^{0,1}, ..., X^{0,L-1}, final]:
+    one head per map, the stride-2 ones upsampled, averaged (`True`) or kept apart (`"separate"`).
+    """
+    top_row = nested_decoder(features, [scaled(f, width) for f in filters], dense=dense, upsampling=upsampling,
+                             batch_norm=batch_norm)
+    x = upsample(top_row[-1], 2, 0, mode="nearest", name="final_up")
+    x = conv_block([x], scaled(final_filters, width), batch_norm=batch_norm, name="final")
+    return top_row[:-1] + [x] if deep_supervision else x
+
+
 @register_model(paper={"source": "paper 003, Table 6", "params": 6_653_549, "params_kind": "trainable",
-                       "input_shape": (256, 256, 3), "input_normalization": effnet.INPUT_NORMALIZATION})
+                       "input_shape": (256, 256, 3), "input_normalization": effnet.INPUT_NORMALIZATION,
+                       "encoder": "efficientnet_b0", "decoder": "unetplus"})
 def efficientunetpp(*, input_shape=(256, 256, 3), num_classes=1, activation="sigmoid",
                     filters=EFFICIENTUNETPP_FILTERS, final_filters=EFFICIENTUNETPP_FINAL_FILTERS, width=1.0,
                     variant="b0", encoder_weights=None, drop_connect_rate=0.2, batch_norm=True):
     """EfficientUNet++ (paper 003): EfficientNet-B0 encoder, UNet+ nested decoder (no dense skips), sigmoid head.
 
-    `encoder_weights`: None, "imagenet" (Keras cache) or a path to `efficientnetb0_notop.h5`.
-    `width` scales the decoder only; `variant` b1-b3 swaps the encoder.
+    The `unetplus` x `efficientnet_b0` pair. `encoder_weights`: None, "imagenet" (Keras cache) or a path to
+    `efficientnetb0_notop.h5`. `width` scales the decoder only; `variant` b1-b3 swaps the encoder.
     """
-    h, w, c = check_input_shape(input_shape, 32, "efficientunetpp")
-    if encoder_weights is not None:  # a missing file or a grey input fails before the slow build
-        effnet.imagenet_file(variant, encoder_weights, c)
-    inputs = keras.Input((h, w, c), name="image")
-    features = effnet.efficientnet(inputs, variant=variant, drop_connect_rate=drop_connect_rate)
-    top_row = nested_decoder(features, [scaled(f, width) for f in filters], dense=False, batch_norm=batch_norm)
-    x = upsample(top_row[-1], 2, 0, mode="nearest", name="final_up")
-    x = conv_block([x], scaled(final_filters, width), batch_norm=batch_norm, name="final")
-    model = keras.Model(inputs, segmentation_head(x, num_classes, activation), name="efficientunetpp")
-    if encoder_weights is not None:
-        effnet.load_imagenet(model, encoder_weights, variant)
-    return model
+    encoder = f"efficientnet_{variant}" if variant in effnet.VARIANTS else "efficientnet_b0"  # a tuple: custom
+    return build_segmentation_model(
+        encoder, "unetplus", input_shape=input_shape, num_classes=num_classes, activation=activation, width=width,
+        encoder_weights=encoder_weights, name="efficientunetpp",
+        encoder_args={"variant": variant, "drop_connect_rate": drop_connect_rate},
+        decoder_args={"filters": filters, "final_filters": final_filters, "batch_norm": batch_norm})
+
+
+def xceptionunetpp(*, input_shape=(256, 256, 3), num_classes=1, activation="sigmoid", filters=EFFICIENTUNETPP_FILTERS,
+                   final_filters=EFFICIENTUNETPP_FINAL_FILTERS, width=1.0, encoder_weights=None, batch_norm=True):
+    """XceptionUNet++ (paper 003's second variant, spec 003 section 2.2): the `unetplus` x `xception` pair,
+    with EfficientUNet++'s decoder widths (the paper gives only 38,370,009 trainable parameters)."""
+    return build_segmentation_model(
+        "xception", "unetplus", input_shape=input_shape, num_classes=num_classes, activation=activation, width=width,
+        encoder_weights=encoder_weights, name="xceptionunetpp",
+        decoder_args={"filters": filters, "final_filters": final_filters, "batch_norm": batch_norm})
+
+
+if catalog.is_available("xception"):  # registered once the Xception encoder is catalogued (zoo/encoders/catalog.py)
+    register_model(paper={"source": "paper 003, Table 6 (XceptionUNet++)", "params": 38_370_009,
+                          "params_kind": "trainable", "input_shape": (256, 256, 3), "encoder": "xception",
+                          "decoder": "unetplus",
+                          "input_normalization": catalog.get_encoder("xception").input_normalization})(xceptionunetpp)
