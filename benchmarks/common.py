@@ -169,6 +169,14 @@ def write_results_index(out_dir) -> Path:
     return index
 
 
+def display_path(path) -> str:
+    """A path relative to the project's parent folder when inside it (`wt-bench/data/...`, `shared/data/...`)."""
+    try:
+        return str(Path(path).resolve().relative_to(ROOT.parent))
+    except ValueError:
+        return str(path)
+
+
 def base_parser(doc: str) -> argparse.ArgumentParser:
     """An argparse parser with the benchmarks' shared options (`--out`, `--toy`, `--threads`)."""
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
