@@ -102,13 +102,13 @@ def markdown_table(headers, rows) -> str:
     return "\n".join(lines) + "\n"
 
 
-def check_finite_positive(rows, columns) -> None:
-    """Raise BenchmarkError when a measured number in `columns` (indices) is not finite and positive."""
+def check_finite_positive(rows, columns, *, positive: bool = True) -> None:
+    """Raise BenchmarkError when a measured number in `columns` (indices) is not finite (and positive)."""
     for row in rows:
         for c in columns:
             v = row[c]
-            if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                raise BenchmarkError(f"measured value {v!r} in row {row[0]!r} is not finite and positive")
+            if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and (v > 0 or not positive)):
+                raise BenchmarkError(f"measured value {v!r} in row {row[0]!r} is not finite{' and positive' * positive}")
 
 
 def command_line(name: str, argv) -> str:
