@@ -89,12 +89,12 @@ def matmul_peak_gflops(n: int = 1024, repeats: int = 5) -> float:
 
 
 def markdown_table(headers, rows) -> str:
-    """A Markdown table; floats get 4 significant digits, None becomes '-'."""
+    """A Markdown table; floats get 4 significant digits (whole numbers from 1000 up), None becomes '-'."""
     def cell(v):
         if v is None:
             return "-"
         if isinstance(v, float):
-            return f"{v:.4g}"
+            return f"{v:.0f}" if abs(v) >= 1000 else f"{v:.4g}"
         return str(v)
 
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
