@@ -152,7 +152,8 @@ def new_figure(ncols: int = 1, width: float = 6.0, height: float = 4.0):
 
 
 def write_results_index(out_dir) -> Path:
-    """`RESULTS.md` beside `out_dir`: every benchmark's result file found in `out_dir`, in a fixed order."""
+    """`RESULTS.md` beside `out_dir`: every benchmark's result file found in `out_dir`, in a fixed order, then
+    `out_dir/notes.md` when present."""
     out_dir = Path(out_dir)
     parts = ["# Benchmark results\n\n"
              "Written by the benchmarks themselves (`python benchmarks/<name>.py`); each section names its machine, "
@@ -164,6 +165,9 @@ def write_results_index(out_dir) -> Path:
             parts.append(f"\n{path.read_text()}\n![{name}]({out_dir.name}/{name}.png)\n")
         else:
             parts.append(f"\n## {name}\n\nNot run yet: `python benchmarks/{name}.py`.\n")
+    notes = out_dir / "notes.md"  # hand-written: what ran at reduced size or budget, what did not run
+    if notes.is_file():
+        parts.append(f"\n{notes.read_text()}")
     index = out_dir.parent / "RESULTS.md"
     atomic_write_text(index, "".join(parts))
     return index
