@@ -6,7 +6,7 @@ MP-Set (seed 2): recall-weighted F1 and IoU of each fold's model against the pap
 
     python benchmarks/accuracy.py                                   # ../shared/data, stated budgets
     python benchmarks/accuracy.py --datasets kvasir_seg --minutes 2 --folds 0
-    python benchmarks/accuracy.py --toy                             # bundled sample, 32x32 (tests)
+    python benchmarks/accuracy.py --toy                             # half_unet x0.25, bundled sample, 32x32 (tests)
 
 Training: Adam, paper 002's augmentation (zoo.data), train/val/test split by `--seed` (val unused: the last
 weights are kept), stopped after `--epochs` or `--minutes`, whichever comes first. Compression and scoring
@@ -34,7 +34,6 @@ import zoo  # noqa: E402
 from deploy import pipeline  # noqa: E402
 from zoo import data, training  # noqa: E402
 from zoo.losses import get_loss  # noqa: E402
-from zoo.metrics import default_metrics  # noqa: E402
 
 NAME = "accuracy"
 USEFUL_RW_F1, USEFUL_RW_IOU = 0.40, 0.25  # paper 002's usefulness line
@@ -82,8 +81,8 @@ def train_budgeted(a, train_pairs, cfg: data.DataConfig, loss, seed: int):
     aug = data.make_augmentation(data.mean_pixel(train_pairs, cfg))
     ds = data.make_dataset(train_pairs, cfg, batch_size=min(a.batch_size, len(train_pairs)), augment=aug,
                            shuffle=True, seed=seed)
-    model = zoo.build_model(a.model, input_shape=(*cfg.image_size, cfg.channels))
-    model.compile(optimizer=training.make_optimizer("adam", a.lr), loss=loss, metrics=default_metrics())
+    model = zoo.build_model(a.model, input_shape=(*cfg.image_size, cfg.channels), width=a.width)
+    model.compile(optimizer=training.make_optimizer("adam", a.lr), loss=loss)  # scored after training, not during
     budget = TimeBudget(60 * a.minutes)
     model.fit(ds, epochs=a.epochs, callbacks=[budget], verbose=0)
     return model, budget.epochs, budget.elapsed()
@@ -192,6 +191,7 @@ def parse(argv):
     p.add_argument("--datasets", nargs="*", default=["kvasir_seg", "cvc_clinicdb", "dsb2018_nuclei"],
                    help="names under ../shared/data or paths")
     p.add_argument("--model", default="quarter_multiresunet")
+    p.add_argument("--width", type=float, default=1.0, help="channel factor of both models")
     p.add_argument("--image-size", type=int, default=96)
     p.add_argument("--loss", default="bce_dice")
     p.add_argument("--lr", type=float, default=1e-3)
@@ -216,7 +216,7 @@ def parse(argv):
         sample = str(common.SAMPLE_DATA)
         a.datasets, a.fold_data, a.mask_invert = [sample], sample, False
         a.image_size = a.fold_image_size = 32
-        a.model = a.fold_model = "quarter_multiresunet"
+        a.model, a.fold_model, a.width = "half_unet", "half_unet", 0.25  # few layers: quick to trace and convert
         a.epochs = a.fold_epochs = 1
         a.max_images, a.qat_images, a.folds, a.batch_size = 12, 4, 2, 4
     for name in (a.model, a.fold_model):
@@ -238,13 +238,13 @@ def main(argv=None) -> int:
     common.check_finite_positive(rows, range(3, 11), positive=False)
     common.check_finite_positive(folds, range(3, 9), positive=False)
     plot(rows, folds, Path(a.out) / f"{NAME}.png")
-    intro = (f"Datasets: {a.model} at {a.image_size}x{a.image_size}, loss {a.loss}, Adam {a.lr:g}, batch {a.batch_size}, "
+    intro = (f"Datasets: {a.model} (width {a.width:g}) at {a.image_size}x{a.image_size}, loss {a.loss}, Adam {a.lr:g}, batch {a.batch_size}, "
              f"budget {a.epochs} epochs or {a.minutes:g} min each (whichever first), split 70/10/20 by seed {a.seed}"
              f"{f', first {a.max_images} pairs' if a.max_images else ''}; PTQ calibrated and QAT fine-tuned "
              f"({a.qat_epochs} epoch, lr 1e-4) on {a.qat_images} training pairs. Dice/IoU pooled over the test pixels at "
              f"model size; float = Keras, INT8 = LiteRT ({a.threads} threads).")
     fold_intro = (f"k-fold on `{common.display_path(fold_path)}`: {a.folds} folds (seed {a.fold_seed}, 10 % of the rest "
-                  f"validates, unused), {a.fold_model} at {a.fold_image_size}x{a.fold_image_size}, weighted BCE (paper 002), "
+                  f"validates, unused), {a.fold_model} (width {a.width:g}) at {a.fold_image_size}x{a.fold_image_size}, weighted BCE (paper 002), "
                   f"Adam {a.lr:g}, batch 4, {a.fold_epochs} epochs or {a.fold_minutes:g} min per fold; "
                   f"mask_invert={a.mask_invert}. r.w. F1 = F1 x recall, r.w. mIoU = IoU x recall, pooled per fold."
                   if a.folds else "")

@@ -2,7 +2,7 @@
 `zoo.data.make_dataset`) divided by the same model trained on in-memory tensors. Target: at least 0.9.
 
     python benchmarks/input_pipeline.py --data ../shared/data/kvasir_seg --max-images 96
-    python benchmarks/input_pipeline.py --toy                     # quarter_multiresunet, 32x32 (tests)
+    python benchmarks/input_pipeline.py --toy                     # half_unet x0.25, 32x32 (tests)
 
 One float32 model is fed in turn by each source; after one warm-up epoch per source (tracing, the first
 decoding pass that fills the cache), the sources are timed round-robin, `--steps` steps each per round, so
@@ -87,7 +87,7 @@ def main(argv=None) -> int:
     p.add_argument("--max-images", type=int, default=96, help="use the first N pairs (memory and warm-up time)")
     a = p.parse_args(argv)
     if a.toy:
-        a.model, a.image_size, a.batch_size, a.steps, a.rounds, a.max_images = "quarter_multiresunet", 32, 2, 1, 2, 8
+        a.model, a.width, a.image_size, a.batch_size, a.steps, a.rounds, a.max_images = "half_unet", 0.25, 32, 2, 1, 2, 8
     pairs = data.find_pairs(a.data)[:a.max_images]
     if len(pairs) < a.batch_size:
         raise common.BenchmarkError(f"{a.data}: {len(pairs)} pairs are fewer than --batch-size {a.batch_size}")

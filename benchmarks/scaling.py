@@ -2,7 +2,7 @@
 
     python benchmarks/scaling.py                                   # quarter_multiresunet, 64-256 px, batch 1-8
     python benchmarks/scaling.py --model half_multiresunet --sizes 64 128 --batches 1 4
-    python benchmarks/scaling.py --toy                             # 32 px, batch 1 and 2 (tests)
+    python benchmarks/scaling.py --toy                             # half_unet x0.25, 32-64 px, batch 1-2 (tests)
 
 Inputs are the bundled microplastic sample at each size (real images). Each (size, batch) is timed as the median
 of `--repeats` calls after warm-up (tracing); one model per size, compiled once, trained with Adam and BCE.
@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     a = p.parse_args(argv)
     if a.toy:
-        a.sizes, a.batches, a.repeats = [32, 64], [1, 2], 1
+        a.model, a.width, a.sizes, a.batches, a.repeats = "half_unet", 0.25, [32, 64], [1, 2], 1
     if min(a.sizes) < 1 or min(a.batches) < 1:
         raise common.BenchmarkError("--sizes and --batches must be positive")
     a.sizes, a.batches = sorted(set(a.sizes)), sorted(set(a.batches))
