@@ -159,11 +159,12 @@ def fold_rows(a, path: Path) -> list:
 
 
 def plot(dataset_rows, folds, path) -> None:
-    """Dice of float / PTQ / QAT per dataset, and each fold's r.w. F1 and r.w. mIoU against the usefulness line."""
+    """Dice of float / PTQ / float+FT / QAT per dataset, and each fold's r.w. F1 and r.w. mIoU against the usefulness line."""
     fig, (ax1, ax2) = common.new_figure(2)
     x = np.arange(len(dataset_rows))
-    for i, (label, col) in enumerate((("float", 3), ("PTQ INT8", 5), ("QAT INT8", 7))):
-        ax1.bar(x + (i - 1) * 0.27, [r[col] for r in dataset_rows], 0.27, label=label)
+    bars = (("float", 3), ("PTQ INT8", 5), ("float+FT (QAT's reference)", 14), ("QAT INT8", 7))
+    for i, (label, col) in enumerate(bars):
+        ax1.bar(x + (i - 1.5) * 0.2, [r[col] for r in dataset_rows], 0.2, label=label)
     ax1.set_xticks(x, [r[0] for r in dataset_rows], fontsize=8)
     ax1.set_ylabel("Dice (held-out images)")
     ax1.legend(fontsize=8)
