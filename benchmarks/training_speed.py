@@ -49,6 +49,20 @@ def images_per_second(model, dataset, steps, batch, repeats):
     return statistics.median(rates)
 
 
+def memory_and_disk_datasets(pairs, size: int, batch: int):
+    """The same images as (in-memory tensor dataset, `disk(cache, **make_dataset_kwargs)` -> the real pipeline:
+    decode, fit and augment from disk, shuffled, batches of `batch`)."""
+    cfg = data.DataConfig((size, size), 3)
+    x, y = data.load_arrays(pairs, cfg)
+    memory = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=0).batch(batch, drop_remainder=True)
+    aug = data.make_augmentation(data.mean_pixel(pairs, cfg))
+
+    def disk(cache, **kw):
+        return data.make_dataset(pairs, cfg, batch_size=batch, augment=aug, shuffle=True, cache=cache, **kw)
+
+    return memory, disk
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="half_multiresunet")
@@ -61,14 +75,7 @@ def main(argv=None):
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "training_speed.md"))
     a = p.parse_args(argv)
 
-    cfg = data.DataConfig((a.image_size, a.image_size), 3)
-    pairs = data.find_pairs(a.data)
-    x, y = data.load_arrays(pairs, cfg)
-    memory = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=0).batch(a.batch_size, drop_remainder=True)
-    aug = data.make_augmentation(data.mean_pixel(pairs, cfg))
-
-    def disk(cache, **kw):
-        return data.make_dataset(pairs, cfg, batch_size=a.batch_size, augment=aug, shuffle=True, cache=cache, **kw)
+    memory, disk = memory_and_disk_datasets(data.find_pairs(a.data), a.image_size, a.batch_size)
 
     rows = []
 
