@@ -38,6 +38,7 @@ SMALL_MODEL_KWARGS = {
     "unetpp": {"depth": 2, "filters": 8},
     "segnet": {"width": 0.125},  # full sizes in test_segnet_hrnet
     "hrnet_w18": {"width": 0.25, "num_blocks": 1, "num_modules": (1, 1, 1)},
+    "xceptionunetpp": {"encoder_args": {"width": 0.125}, "width": 0.25},  # full pair sizes in test_matrix
 }
 
 

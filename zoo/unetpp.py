@@ -154,12 +154,14 @@ def efficientunetpp(*, input_shape=(256, 256, 3), num_classes=1, activation="sig
 
 
 def xceptionunetpp(*, input_shape=(256, 256, 3), num_classes=1, activation="sigmoid", filters=EFFICIENTUNETPP_FILTERS,
-                   final_filters=EFFICIENTUNETPP_FINAL_FILTERS, width=1.0, encoder_weights=None, batch_norm=True):
+                   final_filters=EFFICIENTUNETPP_FINAL_FILTERS, width=1.0, encoder_weights=None, batch_norm=True,
+                   encoder_args=None):
     """XceptionUNet++ (paper 003's second variant, spec 003 section 2.2): the `unetplus` x `xception` pair,
-    with EfficientUNet++'s decoder widths (the paper gives only 38,370,009 trainable parameters)."""
+    with EfficientUNet++'s decoder widths (the paper gives only 38,370,009 trainable parameters).
+    `encoder_args` go to `zoo.encoders.xception.xception` (e.g. `{"width": 0.125}` for a small test build)."""
     return build_segmentation_model(
         "xception", "unetplus", input_shape=input_shape, num_classes=num_classes, activation=activation, width=width,
-        encoder_weights=encoder_weights, name="xceptionunetpp",
+        encoder_weights=encoder_weights, name="xceptionunetpp", encoder_args=encoder_args,
         decoder_args={"filters": filters, "final_filters": final_filters, "batch_norm": batch_norm})
 
 

@@ -71,13 +71,16 @@ for _v in ("b0", "b1", "b2", "b3"):  # tiny: a quarter of the width, a tenth of 
 for _d in (18, 34, 50, 101):
     register_encoder(f"resnet{_d}", "resnet", "resnet", args={"depth": _d}, weights_args=("depth",), small=_RES_SMALL)
 
-# --- encoders of issue 12 written in their own modules (one line each, added when the module lands) ---
-# register_encoder("mobilenetv2", "mobilenetv2", "mobilenetv2", small=...)
-# register_encoder("xception", "xception", "xception", small=...)
-# register_encoder("regnety_800mf", "regnet", "regnety", args={"variant": "800mf"}, weights_args=("variant",), small=...)
-# register_encoder("regnety_1600mf", "regnet", "regnety", args={"variant": "1600mf"}, weights_args=("variant",), small=...)
-# register_encoder("efficientnet_lite0", "efficientnet_lite", "efficientnet_lite", args={"variant": "lite0"}, ...)
-
+register_encoder("mobilenetv2", "mobilenetv2", "mobilenetv2", args={"alpha": 1.0}, weights_args=("alpha",),
+                 small={"alpha": 0.35, "top": False})
+for _v in _efficientnet.LITE_VARIANTS:  # no squeeze-excite, ReLU6; no Keras weights (load_imagenet says so)
+    _w, _d = _efficientnet.LITE_VARIANTS[_v]
+    register_encoder(f"efficientnet_{_v}", "efficientnet", "efficientnet", args={"variant": _v},
+                     weights_args=("variant",), small={"variant": (0.25 * _w, 0.1 * _d), "lite": True})
+register_encoder("xception", "xception", "xception", small={"width": 0.125})
+for _v, _name in (("y008", "regnety_800mf"), ("y016", "regnety_1600mf")):  # tiny: 5 Y blocks, group width 8
+    register_encoder(_name, "regnet", "regnet", args={"variant": _v}, weights_args=("variant",),
+                     small={"variant": ((1, 1, 2, 1), (16, 32, 48, 64), 8)})
 
 def is_available(name: str) -> bool:
     """True when `name` is catalogued and its module imports (a catalogued module may not have landed yet)."""
