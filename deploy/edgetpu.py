@@ -3,7 +3,7 @@
 
 Requirements checked (https://coral.ai/docs/edgetpu/models-intro/#model-requirements):
 tensors quantized to 8 bits, constant (static) shapes, at most 3 dimensions larger than 1, and
-only supported operations. The compiler maps ops in order and stops at the first unsupported one:
+only supported operations (not grouped convolutions, which TFLite gained after the compiler's last release). The compiler maps ops in order and stops at the first unsupported one:
 that op and everything after it run on the CPU, even ops the Edge TPU supports.
 """
 from __future__ import annotations
@@ -28,12 +28,20 @@ SUPPORTED_OPS = frozenset({
 _QUANTIZED = (np.int8, np.uint8, np.int32)  # int32 only for biases
 
 
+def _is_grouped(op: dict) -> bool:
+    """A CONV_2D whose filter (O, H, W, I) covers fewer input channels than its input has (groups > 1)."""
+    data, kernel = op["inputs"][0], op["inputs"][1]
+    return int(kernel["shape"][-1]) != int(data["shape"][-1])
+
+
 def _problems(op: dict, activations: set) -> list[str]:
     """Why one op cannot run on the Edge TPU (empty when it can). Shape limits apply to activations,
     not to constant weight tensors (a conv kernel is 4-D)."""
     found = []
     if op["op"] not in SUPPORTED_OPS:
         found.append(f"{op['op']} is not an Edge TPU operation")
+    if op["op"] == "CONV_2D" and _is_grouped(op):
+        found.append("grouped CONV_2D (filter depth below the input's channels) is not an Edge TPU operation")
     for t in op["inputs"] + op["outputs"]:
         if t["dtype"] not in _QUANTIZED:
             found.append(f"tensor {t['name']!r} is {np.dtype(t['dtype']).name}, not 8-bit quantized")

@@ -90,6 +90,16 @@ def test_edgetpu_check_flags_an_unsupported_op():
     assert fp32["mapped"] == 0 and "not 8-bit quantized" in fp32["first_fallback"]
 
 
+def test_edgetpu_check_flags_grouped_convolutions():
+    inp = keras.Input((16, 16, 8))
+    x = keras.layers.Conv2D(8, 3, padding="same", name="plain")(inp)
+    x = keras.layers.Conv2D(8, 3, padding="same", groups=4, name="grouped")(x)  # RegNet's group conv
+    blob = convert.to_tflite(keras.Model(inp, x), "int8", [_images(1, (16, 16, 8))])
+    result = edgetpu.check_static(blob)
+    assert result["first_fallback"].startswith("CONV_2D") and "grouped CONV_2D" in result["first_fallback"]
+    assert 0 < result["mapped"] < result["ops"]
+
+
 def test_onnx_and_c_array(tmp_path):
     model = zoo.build_model("quarter_multiresunet", input_shape=(32, 32, 3))
     onnx = export.to_onnx(model, tmp_path / "m.onnx", _images(1))

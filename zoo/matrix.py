@@ -102,6 +102,8 @@ def run_checks(pair_list, path: Path = STATUS_FILE, log=print) -> dict:
     import tensorflow_model_optimization as tfmot
     import tf_keras as keras
 
+    from zoo.training import atomic_write_text
+
     status = load_status(path)
     status.update({"size": CHECK_SIZE, "configuration": "tiny (catalogue 'small' arguments)",
                    "tensorflow": tf.__version__, "tfmot": tfmot.__version__})
@@ -109,7 +111,7 @@ def run_checks(pair_list, path: Path = STATUS_FILE, log=print) -> dict:
         result = check_pair(encoder, decoder)
         result["checked"] = datetime.date.today().isoformat()
         status["pairs"][pair_name(encoder, decoder)] = result
-        path.write_text(json.dumps(status, indent=1, sort_keys=True) + "\n")
+        atomic_write_text(path, json.dumps(status, indent=1, sort_keys=True) + "\n")
         log(f"{pair_name(encoder, decoder):36s} {marks(result)}")
         keras.backend.clear_session()
     return status
