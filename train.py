@@ -103,14 +103,14 @@ def build_parser() -> OneLineParser:
     from zoo.precision import POLICIES
     from zoo.losses import LOSSES
     from zoo.training import LR_SCHEDULES, OPTIMIZERS
+    from zoo import decoders
     from zoo.encoders import catalog
 
     d = RunConfig()
     p = OneLineParser(description=__doc__, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group("model")
     g.add_argument("--model", default=d.model,
-                   help="registry name (see --list-models); with --encoder a decoder: unet, unetpp, unetplus, "
-                        "deeplabv3plus, rfe_unet, fpn")
+                   help=f"registry name (see --list-models); with --encoder a decoder: {', '.join(decoders.list_decoders())}")
     g.add_argument("--encoder", default=None, metavar="NAME",
                    help=f"encoder under the --model decoder: {', '.join(catalog.available_encoders())} "
                         "(see --list-models --encoders)")

@@ -17,8 +17,9 @@ model family and is imported when used, so this file only names them:
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import importlib
+
+from zoo.registry import did_you_mean
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,9 +67,8 @@ def list_decoders() -> list[str]:
 
 def unknown_decoder_message(name: str) -> str:
     """One line for an unknown decoder name, with the closest catalogued names."""
-    close = difflib.get_close_matches(name, DECODERS, n=3, cutoff=0.5)
-    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    return f"unknown decoder {name!r}.{hint} Decoders (--model with --encoder): {', '.join(DECODERS)}"
+    return (f"unknown decoder {name!r}.{did_you_mean(name, DECODERS)} "
+            f"Decoders (--model with --encoder): {', '.join(DECODERS)}")
 
 
 def get_decoder(name: str) -> DecoderEntry:

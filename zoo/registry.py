@@ -27,11 +27,15 @@ def register_model(fn: Callable | None = None, *, paper: dict | None = None):
     return wrap(fn) if fn is not None else wrap
 
 
+def did_you_mean(name: str, known) -> str:
+    """` Did you mean 'a' or 'b'?` for the names in `known` closest to `name`, or "" when none is close."""
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
 def unknown_model_message(name: str) -> str:
     """One-line error text for an unknown model name, with the closest registered names."""
-    close = difflib.get_close_matches(name, _MODELS, n=3, cutoff=0.5)
-    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    return f"unknown model {name!r}.{hint} Known models: {', '.join(sorted(_MODELS))}"
+    return f"unknown model {name!r}.{did_you_mean(name, _MODELS)} Known models: {', '.join(sorted(_MODELS))}"
 
 
 def build_model(name: str, *, encoder: str | None = None, **kwargs):

@@ -10,10 +10,10 @@ by `available_encoders()` instead of breaking `import zoo`. Registering an encod
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import importlib
 
 from zoo.encoders import efficientnet as _efficientnet
+from zoo.registry import did_you_mean
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,9 +101,7 @@ def available_encoders() -> list[str]:
 def unknown_encoder_message(name: str) -> str:
     """One line for an unknown encoder name, with the closest catalogued names."""
     known = available_encoders()
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    return f"unknown encoder {name!r}.{hint} Known encoders: {', '.join(known)}"
+    return f"unknown encoder {name!r}.{did_you_mean(name, known)} Known encoders: {', '.join(known)}"
 
 
 def get_encoder(name: str) -> EncoderEntry:
