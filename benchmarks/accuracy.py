@@ -107,9 +107,9 @@ def finetuned_float_dice(a, model, train_pairs, test_pairs, cfg, loss) -> float:
     copy.set_weights(model.get_weights())
     pairs = train_pairs[:a.qat_images]
     ds = data.make_dataset(pairs, cfg, batch_size=min(8, len(pairs)), shuffle=True)  # as deploy.pipeline.run's QAT
-    compress._fit(copy, ds, a.qat_epochs, loss, pipeline.DeployOptions.finetune_lr)
+    compress.fine_tune(copy, ds, a.qat_epochs, loss, pipeline.DeployOptions.finetune_lr)
     x, y = data.load_arrays(test_pairs, cfg)
-    return pipeline._scores(y, copy.predict(x, batch_size=4, verbose=0))["f1"]
+    return pipeline.headline_scores(y, copy.predict(x, batch_size=4, verbose=0))["f1"]
 
 
 def dataset_row(a, path: Path) -> list:

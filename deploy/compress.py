@@ -23,7 +23,8 @@ def pruning_schedule(kind: str, target: float, *, begin_step: int, end_step: int
     raise ValueError(f"unknown pruning schedule {kind!r}; choose from {', '.join(PRUNE_SCHEDULES)}")
 
 
-def _fit(model, train_ds, epochs, loss, lr, callbacks=()):
+def fine_tune(model, train_ds, epochs, loss, lr, callbacks=()):
+    """Compile `model` with Adam(lr), `loss` and the zoo's metrics, and train it quietly for `epochs`."""
     from zoo.metrics import default_metrics
 
     model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=default_metrics())
@@ -47,7 +48,7 @@ def prune(model, train_ds, loss, *, sparsity=0.5, schedule="polynomial", epochs=
     callbacks = [sparsity_api.UpdatePruningStep()]
     if log_dir:
         callbacks.append(sparsity_api.PruningSummaries(log_dir=log_dir))
-    _fit(wrapped, train_ds, epochs, loss, lr, callbacks)
+    fine_tune(wrapped, train_ds, epochs, loss, lr, callbacks)
     stripped = sparsity_api.strip_pruning(wrapped)
     return stripped, layer_sparsity(stripped)
 
@@ -67,4 +68,4 @@ def quantization_aware(model, train_ds, loss, *, epochs=2, lr=1e-4, preserve_spa
 
     scheme = tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme() if preserve_sparsity else None
     qat = quantize_model(model, scheme)
-    return _fit(qat, train_ds, epochs, loss, lr)
+    return fine_tune(qat, train_ds, epochs, loss, lr)

@@ -64,7 +64,8 @@ def latency_ms(model: convert.LiteRTModel, x: np.ndarray, runs: int = 20, warmup
     return 1000 * statistics.median(times)
 
 
-def _scores(y_true, prob) -> dict:
+def headline_scores(y_true, prob) -> dict:
+    """Pooled Dice (f1), IoU, precision, recall and the per-image mean Dice, rounded to 4 decimals."""
     s = evaluate_masks(y_true, prob)
     return {k: round(s[f"pooled_{k}"], 4) for k in ("f1", "iou", "precision", "recall")} | {
         "image_mean_f1": round(s["image_mean_f1"], 4)}
@@ -101,7 +102,7 @@ def run(model, out_dir, *, train_pairs, eval_pairs, data_cfg: data.DataConfig, l
                              "overall_sparsity": float(np.mean(list(sparsity.values())))}
 
     float_prob = base.predict(x_eval, batch_size=4, verbose=0)
-    report["variants"]["keras_float"] = {"scores": _scores(y_eval, float_prob)}
+    report["variants"]["keras_float"] = {"scores": headline_scores(y_eval, float_prob)}
 
     converted: dict[str, bytes] = {"fp32": convert.to_tflite(base, "fp32")}
     for q in options.quantize:
@@ -122,7 +123,7 @@ def run(model, out_dir, *, train_pairs, eval_pairs, data_cfg: data.DataConfig, l
         prob = runner.predict(x_eval)
         preds[mode] = prob
         entry = {"file": path.name, "bytes": len(blob), "gzip_bytes": len(gzip.compress(blob, 9)),
-                 "scores": _scores(y_eval, prob), "latency_ms": round(latency_ms(runner, x_eval), 3),
+                 "scores": headline_scores(y_eval, prob), "latency_ms": round(latency_ms(runner, x_eval), 3),
                  "input": {"dtype": np.dtype(runner.input["dtype"]).name,
                            "scale_zero_point": list(runner.input["quantization"])}}
         if mode in convert.INT8_MODES and "tflm" in options.targets:
