@@ -144,7 +144,7 @@ def test_int8_keeps_dice_on_real_nuclei(tmp_path):
     v = report["variants"]
     float_dice = v["keras_float"]["scores"]["f1"]
     assert float_dice > 0.6, float_dice  # the model really learned something
-    # PTQ moves Dice by 0.5-2.3 points here from run to run (CPU training is not bit-reproducible, 33 test images)
+    # PTQ moved Dice by 2.26 points in one run and by at most 2 in another (CPU training is not bit-reproducible)
     assert abs(v["tflite_int8"]["scores"]["f1"] - float_dice) <= 0.03
     # QAT is fine-tuned for one epoch, so it is a slightly different model, not a rounding of this one.
     assert abs(v["tflite_qat"]["scores"]["f1"] - float_dice) <= 0.06
