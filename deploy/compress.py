@@ -59,13 +59,45 @@ def layer_sparsity(model) -> dict[str, float]:
             if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))}
 
 
-def quantization_aware(model, train_ds, loss, *, epochs=2, lr=1e-4, preserve_sparsity=False):
+def quantization_aware(model, train_ds, loss, *, epochs=2, lr=1e-4, preserve_sparsity=False, calibration=None,
+                       val_data=None):
     """Fine-tune `model` with fake-quant wrappers (`zoo.quantization.quantize_model`), ready for int8 conversion.
 
+    Activation ranges are first calibrated on `calibration` (input batches; default: 4 batches of `train_ds`),
+    so training starts where post-training quantization is instead of tfmot's [-6, 6]. With `val_data`
+    (x, y arrays) the weights of the epoch with the best pooled Dice on it are kept, the calibrated start
+    counting as epoch 0, so a short fine-tune never hands back a model worse on validation than PTQ's.
     `preserve_sparsity=True` uses tfmot's prune-preserving scheme so a pruned model keeps its zeros.
+    Returns (QAT model, {"val_dice_per_epoch": [...], "kept_epoch": k}).
     """
-    from zoo.quantization import quantize_model
+    from zoo.quantization import calibrate_ranges, quantize_model
 
     scheme = tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme() if preserve_sparsity else None
     qat = quantize_model(model, scheme)
-    return fine_tune(qat, train_ds, epochs, loss, lr)
+    calibrate_ranges(qat, calibration if calibration is not None else [batch[0] for batch in train_ds.take(4)])
+    if val_data is None:
+        return fine_tune(qat, train_ds, epochs, loss, lr), {"kept_epoch": epochs}
+
+    keep_best = KeepBestDice(*val_data)
+    keep_best.set_model(qat)
+    keep_best.on_epoch_end(-1)  # the calibrated start is epoch 0
+    fine_tune(qat, train_ds, epochs, loss, lr, [keep_best])
+    qat.set_weights(keep_best.best_weights)
+    return qat, {"val_dice_per_epoch": keep_best.history, "kept_epoch": keep_best.best_epoch}
+
+
+class KeepBestDice(keras.callbacks.Callback):
+    """After each epoch, score pooled Dice on (x, y) and remember the weights of the best epoch so far."""
+
+    def __init__(self, x, y):
+        super().__init__()
+        self.x, self.y = x, y
+        self.history, self.best_weights, self.best_epoch = [], None, 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        from zoo.metrics import evaluate_masks
+
+        dice = round(evaluate_masks(self.y, self.model.predict(self.x, batch_size=8, verbose=0))["pooled_f1"], 4)
+        self.history.append(dice)
+        if self.best_weights is None or dice > max(self.history[:-1]):
+            self.best_weights, self.best_epoch = self.model.get_weights(), epoch + 1

@@ -72,8 +72,9 @@ def headline_scores(y_true, prob) -> dict:
 
 
 def run(model, out_dir, *, train_pairs, eval_pairs, data_cfg: data.DataConfig, loss, options: DeployOptions,
-        log=print) -> dict:
-    """Produce the deployable files for `model` in `out_dir` and return the report (also written to disk)."""
+        val_pairs=(), log=print) -> dict:
+    """Produce the deployable files for `model` in `out_dir` and return the report (also written to disk).
+    `val_pairs` (optional) pick the best QAT fine-tuning epoch; `eval_pairs` score every variant."""
     model = float32_copy(model)  # a mixed-precision model exports (and QAT-trains) its float32 weights
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -109,8 +110,11 @@ def run(model, out_dir, *, train_pairs, eval_pairs, data_cfg: data.DataConfig, l
         mode = QUANTIZE_CHOICES[q]
         log(f"converting {mode}")
         if mode == "qat":
-            qat_model = compress.quantization_aware(base, train_ds, loss, epochs=options.finetune_epochs,
-                                                    lr=options.finetune_lr, preserve_sparsity=bool(options.prune))
+            val_data = data.load_arrays(val_pairs, data_cfg) if val_pairs else None
+            qat_model, report["qat"] = compress.quantization_aware(
+                base, train_ds, loss, epochs=options.finetune_epochs, lr=options.finetune_lr,
+                preserve_sparsity=bool(options.prune), calibration=[x_cal[i:i + 8] for i in range(0, len(x_cal), 8)],
+                val_data=(data.normalize(val_data[0], data_cfg), val_data[1]) if val_data else None)
             converted[mode] = convert.to_tflite(qat_model, "qat", calibration)
         else:
             converted[mode] = convert.to_tflite(base, mode, calibration if mode == "int8" else None)
@@ -189,7 +193,7 @@ def deploy_saved_model(model_path, cfg: dict, options: DeployOptions, out_dir=No
                            cfg.get("fit", "resize"), input_normalization(cfg, model.name))
     train, val, test = splits_from_config(cfg, data.find_pairs(cfg["data"]))
     out = Path(out_dir or Path("tflite_models") / model.name)
-    run(model, out, train_pairs=train, eval_pairs=test or val, data_cfg=dcfg,
+    run(model, out, train_pairs=train, eval_pairs=test or val, val_pairs=val if test else (), data_cfg=dcfg,
         loss=get_loss(cfg.get("loss", "weighted_bce")), options=options, log=log)
     return out
 
@@ -210,6 +214,10 @@ def markdown_report(report: dict) -> str:
         tpu_text = f"{tpu['mapped']}/{tpu['ops']}" if tpu else ""
         lines.append(f"| {name} | {v.get('file', '')} | {v.get('bytes', '')} | {v.get('gzip_bytes', '')} | {s['f1']:.4f} | "
                      f"{s['iou']:.4f} | {s['precision']:.4f} | {s['recall']:.4f} | {v.get('latency_ms', '')} | {arena} | {tpu_text} |")
+    if "val_dice_per_epoch" in report.get("qat", {}):
+        q = report["qat"]
+        lines += ["", f"QAT fine-tuning: validation Dice per epoch {q['val_dice_per_epoch']} (epoch 0 = ranges "
+                      f"calibrated, not yet trained); kept epoch {q['kept_epoch']}."]
     if "int8_dice_drop_points" in report:
         lines += ["", f"INT8 Dice minus float Dice: {-report['int8_dice_drop_points']:+.2f} points."]
     for name, v in report["variants"].items():

@@ -167,7 +167,7 @@ def make_variant(variant: str, model, cfg: GridConfig, loss: str, optimizer: str
     import tf_keras as keras
 
     from deploy import compress, convert
-    from zoo.quantization import quantize_model
+    from zoo.quantization import calibrate_ranges, quantize_model
 
     x_test, calibration, train_ds, qat_ds = arrays
     if variant == "base":
@@ -191,7 +191,9 @@ def make_variant(variant: str, model, cfg: GridConfig, loss: str, optimizer: str
     if variant == "ptq":
         blob = convert.to_tflite(model, "int8", calibration)
     else:  # qat
-        blob = convert.to_tflite(fine_tune(quantize_model(model), cfg, loss, optimizer, qat_ds), "qat", calibration)
+        qat = quantize_model(model)
+        calibrate_ranges(qat, calibration)  # start from PTQ's ranges, not tfmot's [-6, 6]
+        blob = convert.to_tflite(fine_tune(qat, cfg, loss, optimizer, qat_ds), "qat", calibration)
     return convert.LiteRTModel(blob).predict(x_test), {"int8_tflite_bytes": len(blob)}
 
 

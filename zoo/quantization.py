@@ -141,3 +141,47 @@ def quantize_model(model, scheme=None):
     with quantize_scope():
         annotated = annotate(model)
         return qk.quantize_apply(annotated, scheme) if scheme is not None else qk.quantize_apply(annotated)
+
+
+def calibrate_ranges(qat_model, batches) -> int:
+    """Set every activation range (input and moving-average quantizers) of `qat_model` to the min/max its float activations reach on
+    `batches` (inference mode, no fake quantization), as post-training calibration does; returns how many.
+
+    tfmot starts each range at [-6, 6] and moves it by 0.1 % per training step (EMA decay 0.999, fixed in
+    `MovingAverageQuantizer`), so a QAT fine-tune of a few hundred steps ends with ranges still near
+    [-6, 6]: several times too coarse for typical activations, which cost 5-10 Dice points in our tests.
+    Calibrating first makes QAT start where PTQ is; written here because tfmot has no calibration step.
+    """
+    seen: dict[int, list] = {}  # id(min_var) -> [min_var, max_var, running min, running max]
+    range_quantizers = (qk.quantizers.MovingAverageQuantizer, qk.quantizers.AllValuesQuantizer)
+    original_calls = {cls: cls.__call__ for cls in range_quantizers}
+
+    def observing(cls):
+        def observe(self, inputs, training, weights, **kwargs):
+            if self.per_axis or self.symmetric:
+                return original_calls[cls](self, inputs, training, weights, **kwargs)
+            lo, hi = float(tf.reduce_min(inputs)), float(tf.reduce_max(inputs))
+            entry = seen.setdefault(id(weights["min_var"]), [weights["min_var"], weights["max_var"], 0.0, 0.0])
+            entry[2], entry[3] = min(entry[2], lo), max(entry[3], hi)  # 0 stays inside (TFLite needs it)
+            return inputs  # float activations downstream, as in post-training calibration
+        return observe
+
+    def weights_from_current_values(self, inputs, training, weights, **kwargs):
+        return original_calls[qk.quantizers.LastValueQuantizer](self, inputs, True, weights, **kwargs)
+
+    for cls in range_quantizers:
+        cls.__call__ = observing(cls)
+    original_calls[qk.quantizers.LastValueQuantizer] = qk.quantizers.LastValueQuantizer.__call__
+    qk.quantizers.LastValueQuantizer.__call__ = weights_from_current_values  # kernel ranges := kernels' range
+    try:
+        for x in batches:
+            qat_model(x, training=False)
+    finally:
+        for cls, call in original_calls.items():
+            cls.__call__ = call
+    for min_var, max_var, lo, hi in seen.values():
+        if hi - lo < 1e-6:  # a constant-zero tensor: keep a tiny valid range
+            hi = lo + 1e-3
+        min_var.assign(tf.fill(min_var.shape, lo))
+        max_var.assign(tf.fill(max_var.shape, hi))
+    return len(seen)
