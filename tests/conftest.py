@@ -21,6 +21,14 @@ def shared_dataset(name: str) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _seeded():
+    """Every test starts from the same random state, whatever ran before it (or in which pytest-xdist worker)."""
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(0)
+
+
 @pytest.fixture
 def sample_data() -> Path:
     return SAMPLE_DATA
@@ -31,6 +39,8 @@ def sample_data() -> Path:
 # at full size.
 # (MobileNet minimalistic = no hard-swish or squeeze-excite; test_mobilenet checks those layers.)
 SMALL_MODEL_KWARGS = {
+    "unet": {"filters": (8, 16, 32, 64, 128)},  # same graph, 1/7 of the channels; full size in test_models
+    "multiresunet": {"filters": (6, 12, 24, 48, 120), "stem_filters": 8},  # 1/6 of the channels
     "resnet_rfe_unet": {"depth": 18, "width": 0.125, "rfe_levels": (16,)},  # full sizes in test_resnet_rfe
     "deeplabv3plus_mobilenetv3": {"variant": "small", "minimalistic": True, "decoder_channels": 32},
     "unet_mobilenetv3": {"variant": "small", "minimalistic": True, "decoder_channels": (32, 16, 16, 8, 8)},

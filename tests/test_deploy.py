@@ -26,9 +26,7 @@ def _images(n=3, shape=(32, 32, 3), seed=0):
 
 @pytest.mark.parametrize("name", zoo.list_models())
 def test_every_model_converts_ptq_and_qat_int8(name):
-    # The two big models at quarter width: the same graph and ops, a sixteenth of the weights to calibrate.
-    width = 0.25 if name in ("unet", "multiresunet") else 1.0
-    model = zoo.build_model(name, input_shape=(32, 32, 3), **{"width": width, **small_kwargs(name)})
+    model = zoo.build_model(name, input_shape=(32, 32, 3), **small_kwargs(name))  # the same graph and ops, smaller
     x = _images()
     cal = [x[i:i + 1] for i in range(3)]
     for blob in (convert.to_tflite(model, "int8", cal),
@@ -146,8 +144,12 @@ def test_int8_keeps_dice_on_real_nuclei(tmp_path):
     assert float_dice > 0.6, float_dice  # the model really learned something
     # PTQ moved Dice by 2.26 points in one run and by at most 2 in another (CPU training is not bit-reproducible)
     assert abs(v["tflite_int8"]["scores"]["f1"] - float_dice) <= 0.03
-    # QAT is fine-tuned for one epoch, so it is a slightly different model, not a rounding of this one.
-    assert abs(v["tflite_qat"]["scores"]["f1"] - float_dice) <= 0.06
+    # QAT starts from calibrated ranges and keeps the better of that start and its one fine-tuned epoch on
+    # the validation images, so it is a slightly different model, not a rounding of this one. Before QAT kept
+    # the best epoch it landed 7.5 and 10.6 points below float in two runs.
+    assert len(report["qat"]["val_dice_per_epoch"]) == 2 and report["qat"]["kept_epoch"] in (0, 1)
+    qat_dice = v["tflite_qat"]["scores"]["f1"]
+    assert abs(qat_dice - float_dice) <= 0.04, (float_dice, qat_dice, report["qat"])
     # Measured 31.4 %: in a 0.2 M-parameter model, flatbuffer metadata (tensor names, per-channel
     # scales) and int32 biases are a visible share; 1.8 M-parameter Half U-Net INT8 is 25.5 % of fp32.
     assert v["tflite_int8"]["bytes"] < 0.33 * v["tflite_fp32"]["bytes"]

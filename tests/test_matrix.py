@@ -182,3 +182,16 @@ def test_train_and_resume_a_pair(tmp_path, sample_data):
     assert train.main(["--resume", str(tmp_path / "r"), "--epochs", "2"]) == 0
     assert len((tmp_path / "r" / "history.csv").read_text().strip().splitlines()) == 3
     assert keras.models.load_model(tmp_path / "r" / "best.keras").name == "fpn_mobilenetv3_small"
+
+
+def test_check_runs_each_pair_in_its_own_process(tmp_path):
+    """`python -m zoo.matrix --check` isolates pairs: a result comes back from a child process as JSON,
+    and a child that dies is recorded as that pair's failure instead of ending the whole check."""
+    status = matrix.run_checks([("mobilenetv3_small", "fpn")], path=tmp_path / "status.json", log=lambda *_: None)
+    result = status["pairs"][pair_name("mobilenetv3_small", "fpn")]
+    assert result["qat"] is True and result["int8"] is True
+    assert result["params_small"] == matrix.build_small("mobilenetv3_small", "fpn").count_params()
+    assert json.loads((tmp_path / "status.json").read_text())["pairs"] == status["pairs"]
+    dead = matrix.check_pair_in_subprocess("no_such_encoder", "fpn")  # the child raises KeyError: exit code 1
+    assert dead["qat"] == dead["int8"] == dead["edgetpu"]
+    assert dead["qat"].startswith("check process exited with code 1: KeyError") and "no_such_encoder" in dead["qat"]

@@ -6,7 +6,8 @@ whether tfmot's `quantize_model` accepts it and the QAT model runs (`qat`), whet
 post-training conversion (int8 input and output) runs in LiteRT with finite output (`int8`), and
 `deploy.edgetpu.check_static` on that INT8 file (`edgetpu`: ops mapped before the first CPU fallback).
 The results go to `zoo/matrix_status.json`, which `train.py --list-models --encoders` reads; nothing
-there is written by hand. `--encoder` / `--decoder` restrict a check and merge into the file.
+there is written by hand. `--encoder` / `--decoder` restrict a check and merge into the file. Each pair
+is checked in its own Python process: a native crash in one pair is recorded as its result.
 """
 from __future__ import annotations
 
@@ -96,8 +97,29 @@ def load_status(path: Path = STATUS_FILE) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {"pairs": {}}
 
 
-def run_checks(pair_list, path: Path = STATUS_FILE, log=print) -> dict:
-    """Check each pair and merge the results into the status file (written after every pair)."""
+def check_pair_in_subprocess(encoder: str, decoder: str, timeout: float = 1800) -> dict:
+    """`check_pair` in a fresh Python process, so a native crash (converter or XNNPACK abort) or a leak in
+    one pair cannot stop or skew the others; a crash or timeout is recorded as that pair's result."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "zoo.matrix", "--check-one", encoder, decoder]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                              cwd=Path(__file__).resolve().parents[1])
+        lines = done.stdout.strip().splitlines()
+        if done.returncode == 0 and lines:
+            return json.loads(lines[-1])
+        last = [line.strip() for line in (done.stderr or "").splitlines() if line.strip()][-1:] or ["no output"]
+        failure = f"check process exited with code {done.returncode}: {last[0][:200]}"  # a traceback's last line
+    except subprocess.TimeoutExpired:
+        failure = f"check process still running after {timeout:.0f} s"
+    return {"encoder": encoder, "decoder": decoder, "qat": failure, "int8": failure, "edgetpu": failure}
+
+
+def run_checks(pair_list, path: Path = STATUS_FILE, log=print, isolate: bool = True) -> dict:
+    """Check each pair (each in its own process unless `isolate=False`) and merge the results into the
+    status file (written after every pair)."""
     import tensorflow as tf
     import tensorflow_model_optimization as tfmot
     import tf_keras as keras
@@ -108,7 +130,7 @@ def run_checks(pair_list, path: Path = STATUS_FILE, log=print) -> dict:
     status.update({"size": CHECK_SIZE, "configuration": "tiny (catalogue 'small' arguments)",
                    "tensorflow": tf.__version__, "tfmot": tfmot.__version__})
     for encoder, decoder in check_order(pair_list):
-        result = check_pair(encoder, decoder)
+        result = check_pair_in_subprocess(encoder, decoder) if isolate else check_pair(encoder, decoder)
         result["checked"] = datetime.date.today().isoformat()
         status["pairs"][pair_name(encoder, decoder)] = result
         atomic_write_text(path, json.dumps(status, indent=1, sort_keys=True) + "\n")
@@ -164,8 +186,12 @@ def main(argv=None) -> int:
     p.add_argument("--encoder", action="append", choices=catalog.available_encoders(), help="only this encoder (repeatable)")
     p.add_argument("--decoder", action="append", choices=decoders.list_decoders(), help="only this decoder (repeatable)")
     p.add_argument("--input-size", type=int, default=256, help="square input size of the table (without --check)")
+    p.add_argument("--check-one", nargs=2, metavar=("ENCODER", "DECODER"),
+                   help="check one pair and print its result as JSON (what --check runs in a subprocess per pair)")
     a = p.parse_args(argv)
-    if a.check:
+    if a.check_one:
+        print(json.dumps(check_pair(*a.check_one)))
+    elif a.check:
         run_checks(pairs(a.encoder, a.decoder))
     else:
         print(matrix_table((a.input_size, a.input_size, 3), a.encoder, a.decoder))

@@ -144,13 +144,14 @@ def quantize_model(model, scheme=None):
 
 
 def calibrate_ranges(qat_model, batches) -> int:
-    """Set every activation range (input and moving-average quantizers) of `qat_model` to the min/max its float activations reach on
-    `batches` (inference mode, no fake quantization), as post-training calibration does; returns how many.
+    """Set every activation range (input and moving-average quantizers) of `qat_model` to the min/max its
+    float activations reach on `batches` (inference mode, no fake quantization), as post-training
+    calibration does; returns how many ranges were set.
 
-    tfmot starts each range at [-6, 6] and moves it by 0.1 % per training step (EMA decay 0.999, fixed in
-    `MovingAverageQuantizer`), so a QAT fine-tune of a few hundred steps ends with ranges still near
-    [-6, 6]: several times too coarse for typical activations, which cost 5-10 Dice points in our tests.
-    Calibrating first makes QAT start where PTQ is; written here because tfmot has no calibration step.
+    tfmot starts each range at [-6, 6] (an input's at [0, 0]) and moves it by 0.1 % per training step (EMA
+    decay 0.999, fixed in `MovingAverageQuantizer`): an untrained QAT model is useless and a short fine-tune
+    ends with ranges near [-6, 6]. Calibrated, QAT starts where PTQ is (kernel ranges are set from the
+    kernels too). Written here because tfmot has no calibration step.
     """
     seen: dict[int, list] = {}  # id(min_var) -> [min_var, max_var, running min, running max]
     range_quantizers = (qk.quantizers.MovingAverageQuantizer, qk.quantizers.AllValuesQuantizer)
