@@ -154,31 +154,29 @@ def calibrate_ranges(qat_model, batches) -> int:
     kernels too). Written here because tfmot has no calibration step.
     """
     seen: dict[int, list] = {}  # id(min_var) -> [min_var, max_var, running min, running max]
-    range_quantizers = (qk.quantizers.MovingAverageQuantizer, qk.quantizers.AllValuesQuantizer)
-    original_calls = {cls: cls.__call__ for cls in range_quantizers}
+    quantizers = qk.quantizers
+    original = {cls: cls.__call__ for cls in (quantizers.MovingAverageQuantizer, quantizers.AllValuesQuantizer,
+                                              quantizers.LastValueQuantizer)}
 
-    def observing(cls):
-        def observe(self, inputs, training, weights, **kwargs):
-            if self.per_axis or self.symmetric:
-                return original_calls[cls](self, inputs, training, weights, **kwargs)
-            lo, hi = float(tf.reduce_min(inputs)), float(tf.reduce_max(inputs))
-            entry = seen.setdefault(id(weights["min_var"]), [weights["min_var"], weights["max_var"], 0.0, 0.0])
-            entry[2], entry[3] = min(entry[2], lo), max(entry[3], hi)  # 0 stays inside (TFLite needs it)
-            return inputs  # float activations downstream, as in post-training calibration
-        return observe
+    def observe(self, inputs, training, weights, **kwargs):  # activation quantizers: record, pass float through
+        if self.per_axis or self.symmetric:
+            base = next(cls for cls in original if isinstance(self, cls))  # also for subclasses
+            return original[base](self, inputs, training, weights, **kwargs)
+        lo, hi = float(tf.reduce_min(inputs)), float(tf.reduce_max(inputs))
+        entry = seen.setdefault(id(weights["min_var"]), [weights["min_var"], weights["max_var"], 0.0, 0.0])
+        entry[2], entry[3] = min(entry[2], lo), max(entry[3], hi)  # 0 stays inside (TFLite needs it)
+        return inputs
 
-    def weights_from_current_values(self, inputs, training, weights, **kwargs):
-        return original_calls[qk.quantizers.LastValueQuantizer](self, inputs, True, weights, **kwargs)
+    def set_from_kernel(self, inputs, training, weights, **kwargs):  # weight quantizers: range := kernel's range
+        return original[quantizers.LastValueQuantizer](self, inputs, True, weights, **kwargs)
 
-    for cls in range_quantizers:
-        cls.__call__ = observing(cls)
-    original_calls[qk.quantizers.LastValueQuantizer] = qk.quantizers.LastValueQuantizer.__call__
-    qk.quantizers.LastValueQuantizer.__call__ = weights_from_current_values  # kernel ranges := kernels' range
+    quantizers.MovingAverageQuantizer.__call__ = quantizers.AllValuesQuantizer.__call__ = observe
+    quantizers.LastValueQuantizer.__call__ = set_from_kernel
     try:
         for x in batches:
             qat_model(x, training=False)
     finally:
-        for cls, call in original_calls.items():
+        for cls, call in original.items():
             cls.__call__ = call
     for min_var, max_var, lo, hi in seen.values():
         if hi - lo < 1e-6:  # a constant-zero tensor: keep a tiny valid range
