@@ -110,11 +110,14 @@ def run(model, out_dir, *, train_pairs, eval_pairs, data_cfg: data.DataConfig, l
         mode = QUANTIZE_CHOICES[q]
         log(f"converting {mode}")
         if mode == "qat":
-            val_data = data.load_arrays(val_pairs, data_cfg) if val_pairs else None
+            val_data = None
+            if val_pairs:
+                images_val, y_val = data.load_arrays(val_pairs, data_cfg)
+                val_data = (data.normalize(images_val, data_cfg), y_val)
             qat_model, report["qat"] = compress.quantization_aware(
                 base, train_ds, loss, epochs=options.finetune_epochs, lr=options.finetune_lr,
                 preserve_sparsity=bool(options.prune), calibration=[x_cal[i:i + 8] for i in range(0, len(x_cal), 8)],
-                val_data=(data.normalize(val_data[0], data_cfg), val_data[1]) if val_data else None)
+                val_data=val_data)
             converted[mode] = convert.to_tflite(qat_model, "qat", calibration)
         else:
             converted[mode] = convert.to_tflite(base, mode, calibration if mode == "int8" else None)

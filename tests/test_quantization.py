@@ -67,6 +67,7 @@ def test_qat_keeps_the_best_validation_epoch(sample_data):
     from deploy import compress
     from zoo import data
     from zoo.losses import get_loss
+    from zoo.metrics import evaluate_masks
 
     pairs = data.find_pairs(sample_data)
     cfg = data.DataConfig((32, 32), 3)
@@ -76,7 +77,5 @@ def test_qat_keeps_the_best_validation_epoch(sample_data):
     qat, info = compress.quantization_aware(model, ds, get_loss("bce"), epochs=2, lr=1e-3, val_data=(x_val, y_val))
     history = info["val_dice_per_epoch"]
     assert len(history) == 3 and info["kept_epoch"] == int(np.argmax(history))
-    from zoo.metrics import evaluate_masks
-
     kept = round(evaluate_masks(y_val, qat.predict(x_val, verbose=0))["pooled_f1"], 4)
     assert kept == pytest.approx(max(history), abs=1e-4)
