@@ -40,8 +40,8 @@ EXAMPLES = """examples:
 class RunConfig:
     """Everything a run depends on; written to `config.json` before training starts."""
 
-    model: str = "half_multiresunet"  # a registry name, or with `encoder` a decoder of zoo.decoders
-    encoder: str | None = None  # zoo.encoders.catalog name: the run trains the `model` x `encoder` pair
+    model: str = "half_multiresunet"  # a registry name, or with `encoder` a decoder of zoo.models.decoders
+    encoder: str | None = None  # zoo.models.encoders.catalog name: the run trains the `model` x `encoder` pair
     model_args: dict = dataclasses.field(default_factory=dict)
     width: float = 1.0
     encoder_weights: str | None = None  # "imagenet" or a path, for models with a pretrained encoder
@@ -99,12 +99,12 @@ class OneLineParser(argparse.ArgumentParser):
 
 def build_parser() -> OneLineParser:
     """train.py's flags (recipes are checked against them: names, types, choices)."""
-    from zoo.distribute import STRATEGIES
-    from zoo.precision import POLICIES
-    from zoo.losses import LOSSES
-    from zoo.training import LR_SCHEDULES, OPTIMIZERS
-    from zoo import decoders
-    from zoo.encoders import catalog
+    from zoo.training.distribute import STRATEGIES
+    from zoo.training.precision import POLICIES
+    from zoo.training.losses import LOSSES
+    from zoo.training.loop import LR_SCHEDULES, OPTIMIZERS
+    from zoo.models import decoders
+    from zoo.models.encoders import catalog
 
     d = RunConfig()
     p = OneLineParser(description=__doc__, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -178,7 +178,7 @@ def build_parser() -> OneLineParser:
     g.add_argument("--overwrite", action="store_true", help="replace an existing run folder of the same name")
     g.add_argument("--histogram-freq", type=int, default=d.histogram_freq, help="epochs between weight histograms (0 = off)")
     g.add_argument("--analyze", action="store_true",
-                   help="after training, report which stages' kernels collapse (python -m zoo.histograms)")
+                   help="after training, report which stages' kernels collapse (python -m zoo.tools.histograms)")
     from deploy.__main__ import add_deploy_arguments
 
     add_deploy_arguments(p, quantize_default=())
@@ -212,7 +212,7 @@ def parse_args(argv=None) -> tuple[RunConfig, argparse.Namespace]:
     if a.fold is not None and not 0 <= a.fold < max(a.folds, 1):
         p.error(f"--fold {a.fold} needs --folds greater than {a.fold}")
     if a.encoder_weights is not None and a.encoder is None:
-        takes = [n for n in zoo.list_models() if zoo.registry.has_pretrained_encoder(n)]
+        takes = [n for n in zoo.list_models() if zoo.models.registry.has_pretrained_encoder(n)]
         if a.model not in takes:
             p.error(f"--encoder-weights: model {a.model} has no pretrained encoder (models with one: {', '.join(takes)})")
         # a missing file is reported when the model is built (check_model_and_batch), naming the file to fetch
@@ -227,8 +227,8 @@ def parse_args(argv=None) -> tuple[RunConfig, argparse.Namespace]:
 
 def check_model_name(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
     """--model is a registered model, or with --encoder a decoder; --encoder a catalogued encoder (one-line errors)."""
-    from zoo import decoders
-    from zoo.encoders import catalog
+    from zoo.models import decoders
+    from zoo.models.encoders import catalog
 
     if a.encoder is not None and not catalog.is_available(a.encoder):
         p.error(f"--encoder: {catalog.unknown_encoder_message(a.encoder)}")
@@ -240,13 +240,13 @@ def check_model_name(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
             p.error(f"--model with --encoder: {decoders.unknown_decoder_message(a.model)}")
     elif a.model not in zoo.list_models():
         hint = f" ({a.model!r} is a decoder: add --encoder NAME)" if a.model in decoders.DECODERS else ""
-        p.error(zoo.registry.unknown_model_message(a.model) + hint)
+        p.error(zoo.models.registry.unknown_model_message(a.model) + hint)
 
 
 def model_info(model: str, encoder: str | None) -> dict:
     """Registry info of a model, or of the `model` (decoder) x `encoder` pair (empty when neither: listing only)."""
-    from zoo import decoders
-    from zoo.segmentation import pair_info
+    from zoo.models import decoders
+    from zoo.models.segmentation import pair_info
 
     if encoder and model in decoders.DECODERS:
         return pair_info(encoder, model)
@@ -255,7 +255,7 @@ def model_info(model: str, encoder: str | None) -> dict:
 
 def run_model_name(cfg: RunConfig | dict) -> str:
     """The model's name in run folders and exports: the registry name, or `<decoder>_<encoder>` for a pair."""
-    from zoo.segmentation import pair_name
+    from zoo.models.segmentation import pair_name
 
     cfg = cfg if isinstance(cfg, dict) else dataclasses.asdict(cfg)
     return pair_name(cfg["encoder"], cfg["model"]) if cfg.get("encoder") else cfg["model"]
@@ -264,7 +264,7 @@ def run_model_name(cfg: RunConfig | dict) -> str:
 def load_recipe(name: str, parser: argparse.ArgumentParser | None = None):
     """A recipe checked against this train.py (flags, types, choices, model registry, loss catalogue,
     ranges); raises RecipeError (one line naming the file and the key) or ValueError (unknown name)."""
-    from zoo import recipes
+    from zoo.tools import recipes
 
     parser = parser or build_parser()
     recipe = recipes.read_recipe(name)
@@ -284,7 +284,7 @@ class _Raise:
 def apply_recipe(p: argparse.ArgumentParser, a: argparse.Namespace, argv):
     """Parse again with the recipe's values as defaults, so that every flag given wins; settings bound to
     the model (model_args, encoder_weights) or loss (loss_args) apply only while those keep the recipe's."""
-    from zoo import recipes
+    from zoo.tools import recipes
 
     try:
         recipe = load_recipe(a.recipe, p)
@@ -309,7 +309,7 @@ def apply_recipe(p: argparse.ArgumentParser, a: argparse.Namespace, argv):
 def recipe_record(recipe, cfg: RunConfig) -> dict:
     """What config.json keeps of a recipe: its name and file, its values (data resolved) and the
     settings the flags changed, with the values the run used."""
-    from zoo import recipes
+    from zoo.tools import recipes
 
     values = recipe.values()
     if "image_size" in values:
@@ -326,7 +326,7 @@ def recipe_record(recipe, cfg: RunConfig) -> dict:
 
 def list_recipes_table() -> str:
     """One row per recipe; recipes this checkout cannot run yet say why."""
-    from zoo import recipes
+    from zoo.tools import recipes
 
     rows = [f"{'recipe':24s}{'model':28s}{'loss':14s}{'dataset (../shared/data)':26s}paper"]
     parser = build_parser()
@@ -348,7 +348,7 @@ def literal_or_text(value: str):
 
 def parse_loss_args(p: argparse.ArgumentParser, loss: str, items: list) -> dict:
     """--loss-arg KEY=VALUE items as a dict, checked by building the loss (one-line error otherwise)."""
-    from zoo.losses import get_loss
+    from zoo.training.losses import get_loss
 
     try:
         args = {k: ast.literal_eval(v) for k, v in (s.split("=", 1) for s in items)}
@@ -404,7 +404,7 @@ def list_models_table() -> str:
     import numpy as np
     import tf_keras as keras
 
-    from zoo.complexity import count_flops, count_macs
+    from zoo.models.complexity import count_flops, count_macs
 
     rows = [f"{'model':28s}{'input':>12s}{'params':>11s}{'trainable':>11s}{'paper':>11s}{'FLOPs':>9s}{'paper':>9s}"
             f"{'MACs':>9s}{'paper':>9s}"]
@@ -431,7 +431,7 @@ class UsageError(ValueError):
 
 def check_data(cfg: RunConfig) -> list:
     """Check every image/mask pair before training; print one line per skipped pair; return the usable pairs."""
-    from zoo import data, validate
+    from zoo.training import data, validate
 
     dcfg = data.DataConfig(cfg.image_size, cfg.channels, cfg.mask_threshold, cfg.mask_invert, cfg.fit,
                            cfg.input_normalization)
@@ -444,7 +444,7 @@ def check_data(cfg: RunConfig) -> list:
 
 def make_splits(cfg: RunConfig, pairs) -> dict:
     """{"": (train, val, test)}, or one entry per fold ("fold0", ...) with --folds; deterministic from --seed."""
-    from zoo import data
+    from zoo.training import data
 
     if not cfg.folds:
         return {"": data.split_pairs(pairs, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction,
@@ -464,7 +464,7 @@ def check_model_and_batch(cfg: RunConfig, splits: dict) -> None:
     if cfg.batch_size > smallest:
         raise UsageError(f"--batch-size {cfg.batch_size} is larger than the {smallest} training pairs of {cfg.data}; "
                          f"lower --batch-size")
-    from zoo.pretrained import WeightsNotFound
+    from zoo.models.pretrained import WeightsNotFound
 
     try:
         zoo.build_model(cfg.model, input_shape=(*cfg.image_size, cfg.channels), width=cfg.width, **model_kwargs(cfg))
@@ -491,7 +491,7 @@ def model_kwargs(cfg: RunConfig) -> dict:
 def prepare_run_dir(cfg: RunConfig, args, pairs) -> Path:
     """The run folder with config.json and pairs.json (the usable pairs, which fix the splits) written
     atomically; an existing folder only with --resume (same pairs required) or --overwrite."""
-    from zoo import training
+    from zoo import files
 
     names = [[img.name, mask.name] for img, mask in pairs]
     if args.resume:
@@ -502,7 +502,7 @@ def prepare_run_dir(cfg: RunConfig, args, pairs) -> Path:
                 raise UsageError(f"{cfg.data}: the usable pairs changed since {run_dir} started ({len(then)} then, "
                                  f"{len(names)} now), so its train/val/test split would change; restore the data "
                                  "or start a new run")
-        training.remove_partial_files(run_dir)  # temporary files of a killed process
+        files.remove_partial_files(run_dir)  # temporary files of a killed process
     else:
         run_dir = Path(cfg.output) / (cfg.name or f"{run_model_name(cfg)}-{time.strftime('%Y%m%d-%H%M%S')}")
         if run_dir.exists() and not args.overwrite:
@@ -513,8 +513,8 @@ def prepare_run_dir(cfg: RunConfig, args, pairs) -> Path:
                 raise UsageError(f"{run_dir}: not a train.py run folder (no config.json); --overwrite only replaces runs")
             shutil.rmtree(run_dir)
         run_dir.mkdir(parents=True)
-        training.atomic_write_text(run_dir / "pairs.json", json.dumps(names, indent=0))
-    training.atomic_write_text(run_dir / "config.json", json.dumps(dataclasses.asdict(cfg), indent=2))
+        files.atomic_write_text(run_dir / "pairs.json", json.dumps(names, indent=0))
+    files.atomic_write_text(run_dir / "config.json", json.dumps(dataclasses.asdict(cfg), indent=2))
     return run_dir
 
 
@@ -529,12 +529,13 @@ def train_one(cfg: RunConfig, run_dir: Path, splits, strategy=None) -> dict:
     import tensorflow as tf
     import tf_keras as keras
 
-    from zoo import data, distribute, precision, training
-    from zoo.losses import get_loss
-    from zoo.metrics import default_metrics
+    from zoo.training import data, distribute, precision, loop, callbacks, faults
+    from zoo import files
+    from zoo.training.losses import get_loss
+    from zoo.training.metrics import default_metrics
 
     train_pairs, val_pairs, test_pairs = splits
-    done = training.completed_epochs(run_dir / "backup")
+    done = callbacks.completed_epochs(run_dir / "backup")
     if done >= cfg.epochs and (run_dir / "metrics.json").is_file():
         print(f"{run_dir}: all {done} epochs were already done (--epochs N trains further)")
         return json.loads((run_dir / "metrics.json").read_text())
@@ -542,7 +543,7 @@ def train_one(cfg: RunConfig, run_dir: Path, splits, strategy=None) -> dict:
     chief, out = distribute.is_chief(strategy), distribute.worker_dir(run_dir, strategy)
     # Drop an epoch logged but not backed up. Other workers read the chief's rows: every worker must make the
     # same checkpoint decisions, because saving reads replicated variables through collective ops.
-    history = training.trim_history(run_dir / "history.csv", done, write=chief)
+    history = callbacks.trim_history(run_dir / "history.csv", done, write=chief)
     if done:
         print(f"{run_dir}: resuming after epoch {done} of {cfg.epochs}")
     keras.utils.set_random_seed(cfg.seed)
@@ -567,30 +568,30 @@ def train_one(cfg: RunConfig, run_dir: Path, splits, strategy=None) -> dict:
         model = zoo.build_model(cfg.model, input_shape=(*cfg.image_size, cfg.channels), width=cfg.width,
                                 **model_kwargs(cfg))
         steps = cfg.epochs * int(np.ceil(len(train_pairs) / batch))  # batch is global: one step per global batch
-        lr = training.make_learning_rate(cfg.lr, cfg.lr_schedule, steps)
-        model.compile(optimizer=training.make_optimizer(cfg.optimizer, lr), loss=get_loss(cfg.loss, **cfg.loss_args),
+        lr = loop.make_learning_rate(cfg.lr, cfg.lr_schedule, steps)
+        model.compile(optimizer=loop.make_optimizer(cfg.optimizer, lr), loss=get_loss(cfg.loss, **cfg.loss_args),
                       metrics=default_metrics(), jit_compile=cfg.jit_compile)
 
     monitor = "val_dice" if val_ds is not None else "dice"
     tb_dir = out / "tb"
-    callbacks = [
-        training.StopOnNonFiniteLoss(out / "last.keras"),  # first: stops before anything saves broken weights
-        training.LearningRateLogger(),
+    run_callbacks = [
+        callbacks.StopOnNonFiniteLoss(out / "last.keras"),  # first: stops before anything saves broken weights
+        callbacks.LearningRateLogger(),
         keras.callbacks.TensorBoard(str(tb_dir), histogram_freq=cfg.histogram_freq, write_graph=True),
-        training.AtomicModelCheckpoint(str(out / "best.keras"), monitor=monitor, mode="max", save_best_only=True,
-                                       initial_value_threshold=training.best_in_history(history, monitor)),
-        training.AtomicModelCheckpoint(str(out / "last.keras")),
+        callbacks.AtomicModelCheckpoint(str(out / "best.keras"), monitor=monitor, mode="max", save_best_only=True,
+                                       initial_value_threshold=callbacks.best_in_history(history, monitor)),
+        callbacks.AtomicModelCheckpoint(str(out / "last.keras")),
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
     ]
     preview = val_pairs or train_pairs
     if preview:
         x, y = data.load_arrays(preview[:4], dcfg)
-        callbacks.append(training.PredictionImages(str(tb_dir / "images"), x, y, inputs=data.normalize(x, dcfg)))
+        run_callbacks.append(callbacks.PredictionImages(str(tb_dir / "images"), x, y, inputs=data.normalize(x, dcfg)))
     # last: an epoch counts once its files are written. All workers share run_dir/backup (Keras keeps
     # non-chief copies in backup/workertemp_*), so a restarted cluster resumes from the same epoch.
-    callbacks.append(training.make_backup(run_dir / "backup"))
-    with training.out_of_memory_hint(batch, cfg.image_size, cfg.width), training.xla_failure_hint(cfg.jit_compile, cfg.model):
-        model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, callbacks=callbacks,
+    run_callbacks.append(callbacks.make_backup(run_dir / "backup"))
+    with faults.out_of_memory_hint(batch, cfg.image_size, cfg.width), faults.xla_failure_hint(cfg.jit_compile, cfg.model):
+        model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, callbacks=run_callbacks,
                   verbose=1 if sys.stdout.isatty() else 2)
         shutil.rmtree(cache_dir, ignore_errors=True)
         if not chief:  # its logs and checkpoints were scratch copies
@@ -598,14 +599,14 @@ def train_one(cfg: RunConfig, run_dir: Path, splits, strategy=None) -> dict:
             keras.backend.clear_session()
             return {}
 
-        best = training.load_model(run_dir / "best.keras", compile=False) if (run_dir / "best.keras").exists() else model
+        best = files.load_model(run_dir / "best.keras", compile=False) if (run_dir / "best.keras").exists() else model
         eval_pairs, eval_split = (test_pairs, "test") if test_pairs else (val_pairs, "val")
         metrics = {"split": eval_split, "images": len(eval_pairs), "train_images": len(train_pairs),
                    "val_images": len(val_pairs), "params": int(model.count_params()), "precision": policy or "float32"}
         if eval_pairs:
-            metrics.update(training.evaluate_at_original_size(best, eval_pairs, dcfg,
+            metrics.update(loop.evaluate_at_original_size(best, eval_pairs, dcfg,
                                                                     per_image_csv=run_dir / "per_image.csv"))
-    training.atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
+    files.atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
     keras.backend.clear_session()  # free the graph before the next fold
     return metrics
 
@@ -613,7 +614,8 @@ def train_one(cfg: RunConfig, run_dir: Path, splits, strategy=None) -> dict:
 def train_all(cfg: RunConfig, run_dir: Path, splits: dict, strategy=None) -> dict:
     """Train the single split, or each fold in its own folder plus a mean over folds; returns the headline
     metrics (empty on a non-chief worker)."""
-    from zoo import distribute, training
+    from zoo.training import distribute
+    from zoo import files
 
     if "" in splits:
         return train_one(cfg, run_dir, splits[""], strategy)
@@ -625,14 +627,15 @@ def train_all(cfg: RunConfig, run_dir: Path, splits: dict, strategy=None) -> dic
         return {}
     keys = [k for k, v in next(iter(results.values())).items() if isinstance(v, float)]
     results["mean"] = {k: sum(r[k] for r in results.values()) / len(splits) for k in keys}
-    training.atomic_write_text(run_dir / "metrics.json", json.dumps(results, indent=2))
+    files.atomic_write_text(run_dir / "metrics.json", json.dumps(results, indent=2))
     return results["mean"]
 
 
 def main(argv=None) -> int:
     cfg, args = parse_args(argv)
     if args.list_models and args.encoders:
-        from zoo import decoders, matrix
+        from zoo.models import decoders
+        from zoo.tools import matrix
 
         print(matrix.matrix_table((*cfg.image_size, cfg.channels), [cfg.encoder] if cfg.encoder else None,
                                   [cfg.model] if cfg.model in decoders.DECODERS else None))
@@ -646,7 +649,8 @@ def main(argv=None) -> int:
     if cfg.recipe and not args.resume:
         changed = ", ".join(f"{k}={v}" for k, v in cfg.recipe["overridden"].items()) or "nothing"
         print(f"recipe {cfg.recipe['name']} ({cfg.recipe['file']}); changed by flags: {changed}")
-    from zoo import data, distribute, training
+    from zoo.training import data, distribute, faults
+    from zoo import files
 
     try:  # everything that can be wrong with the arguments or the data, before the run folder is touched
         strategy = distribute.make_strategy(cfg.strategy)  # first: MultiWorkerMirroredStrategy must precede other ops
@@ -667,7 +671,7 @@ def main(argv=None) -> int:
     print(f"training with {distribute.describe(strategy)}")
     try:
         final = train_all(cfg, run_dir, splits, strategy)
-    except (training.TrainingFault, training.ModelFileError) as e:
+    except (faults.TrainingFault, files.ModelFileError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except Exception as e:  # noqa: BLE001 - only a lost peer is translated; anything else is a real bug
@@ -687,7 +691,7 @@ def main(argv=None) -> int:
     if args.quantize or args.prune or args.mcu_ram:  # --mcu-ram: tiled INT8 export (deploy/tiling.py)
         export_for_deployment(args, run_dir)
     if args.analyze:
-        from zoo.histograms import analyze_run
+        from zoo.tools.histograms import analyze_run
 
         print(f"kernel-histogram report (which stages learn) in {analyze_run(run_dir)}")
     print_summary(cfg, run_dir, final, len(pairs))

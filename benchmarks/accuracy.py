@@ -8,7 +8,7 @@ MP-Set (seed 2): recall-weighted F1 and IoU of each fold's model against the pap
     python benchmarks/accuracy.py --datasets kvasir_seg --minutes 2 --folds 0
     python benchmarks/accuracy.py --toy                             # half_unet x0.25, bundled sample, 32x32 (tests)
 
-Training: Adam, paper 002's augmentation (zoo.data), train/val/test split by `--seed` (val unused: the last
+Training: Adam, paper 002's augmentation (zoo.training.data), train/val/test split by `--seed` (val unused: the last
 weights are kept), stopped after `--epochs` or `--minutes`, whichever comes first. Compression and scoring
 are `deploy.pipeline.run` (calibration and QAT fine-tuning on the first `--qat-images` training pairs,
 without augmentation); scores are pooled over all pixels of the held-out images at the model's input size.
@@ -33,8 +33,8 @@ import tf_keras as keras  # noqa: E402
 
 import zoo  # noqa: E402
 from deploy import compress, pipeline  # noqa: E402
-from zoo import data, training  # noqa: E402
-from zoo.losses import get_loss  # noqa: E402
+from zoo.training import data, loop  # noqa: E402
+from zoo.training.losses import get_loss  # noqa: E402
 
 NAME = "accuracy"
 USEFUL_RW_F1, USEFUL_RW_IOU = 0.40, 0.25  # paper 002's usefulness line
@@ -84,7 +84,7 @@ def train_budgeted(a, train_pairs, cfg: data.DataConfig, loss, seed: int):
     ds = data.make_dataset(train_pairs, cfg, batch_size=min(a.batch_size, len(train_pairs)), augment=aug,
                            shuffle=True, seed=seed)
     model = zoo.build_model(a.model, input_shape=(*cfg.image_size, cfg.channels), width=a.width)
-    model.compile(optimizer=training.make_optimizer("adam", a.lr), loss=loss)  # scored after training, not during
+    model.compile(optimizer=loop.make_optimizer("adam", a.lr), loss=loss)  # scored after training, not during
     budget = TimeBudget(60 * a.minutes)
     model.fit(ds, epochs=a.epochs, callbacks=[budget], verbose=0)
     return model, budget.epochs, budget.elapsed()
@@ -247,7 +247,7 @@ def parse(argv):
         a.max_images, a.qat_images, a.folds, a.batch_size = 12, 4, 2, 4
     for name in (a.model, a.fold_model):
         if name not in zoo.list_models():
-            raise common.BenchmarkError(zoo.registry.unknown_model_message(name))
+            raise common.BenchmarkError(zoo.models.registry.unknown_model_message(name))
     a.fold_args = type(a)(**{**vars(a), "model": a.fold_model, "epochs": a.fold_epochs, "minutes": a.fold_minutes,
                              "batch_size": 4})  # paper 002's recipe batch
     return a

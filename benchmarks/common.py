@@ -23,7 +23,7 @@ if str(ROOT) not in sys.path:
 import zoo  # noqa: E402,F401  (selects Keras 2 before TensorFlow loads)
 import numpy as np  # noqa: E402
 
-from zoo.training import atomic_path, atomic_write_text  # noqa: E402
+from zoo.files import atomic_path, atomic_write_text  # noqa: E402
 
 RESULTS_DIR = ROOT / "benchmarks" / "results"
 SAMPLE_DATA = ROOT / "data" / "sample_microplastics"
@@ -210,7 +210,7 @@ def set_tf_threads(threads: int) -> None:
 
 def run_main(main, argv=None) -> int:
     """Run a benchmark's `main`; bad input becomes one line on stderr and exit code 2."""
-    from zoo.data import DataError
+    from zoo.training.data import DataError
 
     try:
         return main(argv)

@@ -1,5 +1,5 @@
 """Input pipeline: training images per second with the real pipeline (decode, fit and augment from disk,
-`zoo.data.make_dataset`) divided by the same model trained on in-memory tensors. Target: at least 0.9.
+`zoo.training.data.make_dataset`) divided by the same model trained on in-memory tensors. Target: at least 0.9.
 
     python benchmarks/input_pipeline.py --data ../shared/data/kvasir_seg --max-images 96
     python benchmarks/input_pipeline.py --toy                     # half_unet x0.25, 32x32 (tests)
@@ -25,7 +25,7 @@ from benchmarks.training_speed import build, memory_and_disk_datasets  # noqa: E
 
 import numpy as np  # noqa: E402
 
-from zoo import data  # noqa: E402
+from zoo.training import data  # noqa: E402
 
 NAME = "input_pipeline"
 TARGET = 0.9
@@ -105,7 +105,7 @@ def main(argv=None) -> int:
     default = rows[1][2]
     intro = (f"{a.model} (width {a.width:g}), float32, {a.image_size}x{a.image_size}, batch {a.batch_size}, "
              f"{len(pairs)} pairs of `{common.display_path(a.data)}`; {a.rounds} rounds x {a.steps} steps per source "
-             f"after a one-epoch warm-up each. Augmentation: flips, affine, brightness/contrast (zoo.data).")
+             f"after a one-epoch warm-up each. Augmentation: flips, affine, brightness/contrast (zoo.training.data).")
     reading = (f"target ratio >= {TARGET}: {'met' if default >= TARGET else 'NOT met'} with the default pipeline "
                f"(x{default:.2f}); decoding every epoch gives x{rows[2][2]:.2f}"
                + ("." if rows[2][2] >= TARGET else " (decode + augmentation on the same 2 cores as training).")

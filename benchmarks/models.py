@@ -31,8 +31,8 @@ import tf_keras as keras  # noqa: E402
 import zoo  # noqa: E402
 from deploy import convert  # noqa: E402
 from deploy.pipeline import latency_ms  # noqa: E402
-from zoo import data  # noqa: E402
-from zoo.complexity import count_flops, count_macs, count_params  # noqa: E402
+from zoo.training import data  # noqa: E402
+from zoo.models.complexity import count_flops, count_macs, count_params  # noqa: E402
 
 NAME = "models"
 HEADERS = ("model", "paper input", "params M", "paper params M", "GFLOPs", "paper GFLOPs", "GMACs", "paper GMACs",
@@ -48,7 +48,7 @@ def parse_models(items, default_scale: float) -> list[tuple[str, float]]:
     for item in items or zoo.list_models():
         name, _, scale = item.partition("=")
         if name not in zoo.list_models():
-            raise common.BenchmarkError(zoo.registry.unknown_model_message(name))
+            raise common.BenchmarkError(zoo.models.registry.unknown_model_message(name))
         try:
             s = float(scale) if scale else default_scale
         except ValueError:

@@ -18,11 +18,10 @@ if __package__ in (None, ""):
 from benchmarks import common  # noqa: E402  (imports zoo before TensorFlow)
 from benchmarks.training_speed import build  # noqa: E402
 
-import numpy as np  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
-from zoo import data  # noqa: E402
-from zoo.complexity import count_macs  # noqa: E402
+from zoo.training import data  # noqa: E402
+from zoo.models.complexity import count_macs  # noqa: E402
 
 NAME = "scaling"
 HEADERS = ("input", "batch", "GMACs / image", "train ms / step", "train ms / image", "train images/s",

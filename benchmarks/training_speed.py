@@ -21,12 +21,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import zoo  # noqa: E402  (selects Keras 2 before TensorFlow loads)
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
-from zoo import data, precision  # noqa: E402
-from zoo.losses import get_loss  # noqa: E402
+from zoo.training import data, precision  # noqa: E402
+from zoo.training.losses import get_loss  # noqa: E402
 
 
 def build(name, size, width, policy=None, jit=False, upsample="bilinear"):

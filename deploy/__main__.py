@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from deploy.pipeline import QUANTIZE_CHOICES, TARGET_CHOICES, DeployOptions, deploy_saved_model
-from zoo import data
+from zoo.training import data
 
 
 def _csv(choices):

@@ -25,7 +25,7 @@ def pruning_schedule(kind: str, target: float, *, begin_step: int, end_step: int
 
 def fine_tune(model, train_ds, epochs, loss, lr, callbacks=()):
     """Compile `model` with Adam(lr), `loss` and the zoo's metrics, and train it quietly for `epochs`."""
-    from zoo.metrics import default_metrics
+    from zoo.training.metrics import default_metrics
 
     model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=default_metrics())
     model.fit(train_ds, epochs=epochs, callbacks=list(callbacks), verbose=0)
@@ -61,7 +61,7 @@ def layer_sparsity(model) -> dict[str, float]:
 
 def quantization_aware(model, train_ds, loss, *, epochs=2, lr=1e-4, preserve_sparsity=False, calibration=None,
                        val_data=None):
-    """Fine-tune `model` with fake-quant wrappers (`zoo.quantization.quantize_model`), ready for int8 conversion.
+    """Fine-tune `model` with fake-quant wrappers (`zoo.models.quantization.quantize_model`), ready for int8 conversion.
 
     Activation ranges are first calibrated on `calibration` (input batches; default: 4 batches of `train_ds`),
     so training starts where post-training quantization is instead of tfmot's [-6, 6]. With `val_data`
@@ -70,7 +70,7 @@ def quantization_aware(model, train_ds, loss, *, epochs=2, lr=1e-4, preserve_spa
     `preserve_sparsity=True` uses tfmot's prune-preserving scheme so a pruned model keeps its zeros.
     Returns (QAT model, {"val_dice_per_epoch": [...], "kept_epoch": k}).
     """
-    from zoo.quantization import calibrate_ranges, quantize_model
+    from zoo.models.quantization import calibrate_ranges, quantize_model
 
     scheme = tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme() if preserve_sparsity else None
     qat = quantize_model(model, scheme)
@@ -95,7 +95,7 @@ class KeepBestDice(keras.callbacks.Callback):
         self.history, self.best_weights, self.best_epoch = [], None, 0
 
     def on_epoch_end(self, epoch, logs=None):
-        from zoo.metrics import evaluate_masks
+        from zoo.training.metrics import evaluate_masks
 
         dice = round(evaluate_masks(self.y, self.model.predict(self.x, batch_size=8, verbose=0))["pooled_f1"], 4)
         self.history.append(dice)

@@ -47,7 +47,7 @@ def to_tflite(model, mode: str, representative_data=None) -> bytes:
         model: a tf_keras model (for `qat`, one returned by `tfmot.quantization.keras.quantize_model`).
         mode: one of `MODES`.
         representative_data: for `int8` and `qat` (the converter insists on it for int8 I/O), an iterable of float32 arrays shaped like one input batch of 1,
-            preprocessed exactly as in training (see `zoo.data`). Never random data.
+            preprocessed exactly as in training (see `zoo.training.data`). Never random data.
     Raises:
         ValueError: unknown mode or missing calibration data. ConversionError: the converter failed.
     """

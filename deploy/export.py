@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.training import atomic_write_bytes, atomic_write_text
+from zoo.files import atomic_write_bytes, atomic_write_text
 
 
 def to_onnx(model, path: Path, sample: np.ndarray, opset: int = 17) -> dict:

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from deploy import compress, convert, edgetpu, export, tflm, tiling
-from zoo import data
-from zoo.metrics import evaluate_masks
-from zoo.precision import float32_copy
-from zoo.training import atomic_path, atomic_write_bytes, atomic_write_text, load_model
+from zoo.training import data
+from zoo.training.metrics import evaluate_masks
+from zoo.training.precision import float32_copy
+from zoo.files import atomic_path, atomic_write_bytes, atomic_write_text, load_model
 
 QUANTIZE_CHOICES = {"float16": "fp16", "dynamic": "dynamic", "int8": "int8", "qat": "qat"}
 TARGET_CHOICES = ("tflite", "onnx", "tflm", "edgetpu")
@@ -188,7 +188,7 @@ def input_normalization(cfg: dict, model_name: str):
 def deploy_saved_model(model_path, cfg: dict, options: DeployOptions, out_dir=None, log=print) -> Path:
     """Load a saved model (safe mode) and run `run()` with the data, preprocessing and held-out split that
     `cfg` (a train.py config.json, or at least {"data": ...}) describes. Returns the output folder."""
-    from zoo.losses import get_loss
+    from zoo.training.losses import get_loss
 
     model = load_model(model_path, compile=False)  # safe mode; a corrupt or foreign file is a one-line ModelFileError
     h, w, c = model.input_shape[1:]

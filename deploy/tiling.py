@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from deploy import tflm
-from zoo.training import atomic_path, atomic_write_bytes, atomic_write_text
+from zoo.files import atomic_path, atomic_write_bytes, atomic_write_text
 
 # Layers that act pixel by pixel or merge same-resolution tensors: they keep the receptive field.
 _POINTWISE = {"InputLayer", "Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "BatchNormalization",
@@ -375,7 +375,7 @@ def _binary(raw: np.ndarray, runner) -> np.ndarray:
 def measure_tiling(whole_raw: list, tile_runner, x_quantized: list, plan: TilePlan, truth=None, pad_value=0) -> dict:
     """Agreement of tiled with whole-image int8 outputs over images: identical raw outputs, equal masks
     (threshold 0.5) and, with `truth` (N, H, W, 1), pooled Dice of both in points."""
-    from zoo.metrics import evaluate_masks
+    from zoo.training.metrics import evaluate_masks
 
     tiled = [run_tiled(tile_runner.invoke_raw, xq, plan, pad_value) for xq in x_quantized]
     whole = [w.reshape(t.shape) for w, t in zip(whole_raw, tiled)]

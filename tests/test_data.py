@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from conftest import SAMPLE_DATA, shared_dataset
-from zoo import data
+from zoo.training import data
 
 
 def _write_pair(root, stem, image, mask, img_ext=".png", mask_ext=".png", writer=cv2.imwrite):

@@ -10,12 +10,11 @@ import tf_keras as keras
 
 import train
 import zoo
-from zoo.quantization import quantize_model
+from zoo.models.quantization import quantize_model
 from conftest import shared_dataset, small_kwargs
 from deploy import compress, convert, edgetpu, export, tflm
 from deploy.pipeline import DeployOptions
-from zoo import data
-from zoo.losses import get_loss
+from zoo.training.losses import get_loss
 
 MCU_SIZED = ("quarter_multiresunet", "half_multiresunet")
 

@@ -16,7 +16,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import train
 from conftest import ROOT
-from zoo import distribute, training
+from zoo.training import distribute, callbacks
+from zoo import files
 
 # Runs train.main in a fresh process whose CPU is split into N logical devices (must precede TF start-up).
 WITH_LOGICAL_CPUS = """
@@ -62,7 +63,7 @@ def test_metrics_pool_confusion_counts_across_replicas():
     # per-replica Dice is 1 and 0 (their mean 0.5); pooled over both it is 2*64/(2*64 + 4 + 4) = 0.941.
     body = """
 import numpy as np, tf_keras as keras
-from zoo.metrics import Dice
+from zoo.training.metrics import Dice
 y = np.zeros((2, 16, 16, 1), np.float32); p = np.zeros_like(y)
 y[0, :8, :8] = 1; p[0, :8, :8] = 1
 y[1, 0, :4] = 1; p[1, 15, :4] = 1
@@ -108,7 +109,7 @@ def test_two_workers_train_one_model_and_recover_after_a_worker_is_killed(tmp_pa
     args = [*TINY, "--strategy", "multiworker", "--epochs", "3", "--output", str(run.parent), "--name", "mw"]
     chief, worker = _start_workers(args, tmp_path, "first")
     deadline = time.monotonic() + 240
-    while training.completed_epochs(run / "backup") < 1 and worker.poll() is None and time.monotonic() < deadline:
+    while callbacks.completed_epochs(run / "backup") < 1 and worker.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
     worker.send_signal(signal.SIGKILL)
     worker.wait(timeout=30)
@@ -121,7 +122,7 @@ def test_two_workers_train_one_model_and_recover_after_a_worker_is_killed(tmp_pa
     first_log = (tmp_path / "first0.log").read_text()
     assert chief.returncode == 1, first_log[-2000:]
     assert "error: a worker stopped or became unreachable" in first_log and f"--resume {run}" in first_log
-    done = training.completed_epochs(run / "backup")
+    done = callbacks.completed_epochs(run / "backup")
     assert 1 <= done < 3
 
     # A cluster manager restarts every task; BackupAndRestore continues after the last finished epoch.
@@ -133,11 +134,11 @@ def test_two_workers_train_one_model_and_recover_after_a_worker_is_killed(tmp_pa
     assert f"resuming after epoch {done} of 3" in logs[0] and "2 replica(s), task worker 0 (chief)" in logs[0]
     assert "worker done; the chief wrote the run" in logs[1]
     assert [int(r["epoch"]) for r in _history(run)] == [0, 1, 2]
-    assert training.completed_epochs(run / "backup") == 3
+    assert callbacks.completed_epochs(run / "backup") == 3
     assert json.loads((run / "metrics.json").read_text())["split"] == "test"
     # Only the chief wrote here: one event file per chief process (first and resumed), no worker copies.
     assert len(list((run / "tb" / "train").glob("events.*"))) == 2
-    assert not [p for p in run.rglob("*") if "workertemp" in p.name or training.PARTIAL in p.name]
+    assert not [p for p in run.rglob("*") if "workertemp" in p.name or files.PARTIAL in p.name]
     acc = EventAccumulator(str(run / "tb" / "train"), size_guidance={"tensors": 0})
     acc.Reload()
     assert [e.step for e in acc.Tensors("epoch_loss")] == [0, 1, 2]  # one continuous step axis

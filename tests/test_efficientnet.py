@@ -9,11 +9,11 @@ import tf_keras as keras
 import zoo
 from conftest import shared_dataset
 from deploy import convert
-from zoo import data
-from zoo.encoders import efficientnet as effnet
-from zoo.pretrained import WeightsNotFound
-from zoo.quantization import quantize_model
-from zoo.unetpp import nested_decoder
+from zoo.training import data
+from zoo.models.encoders import efficientnet as effnet
+from zoo.models.pretrained import WeightsNotFound
+from zoo.models.quantization import quantize_model
+from zoo.models.unetpp import nested_decoder
 
 MEAN = np.array(effnet.INPUT_NORMALIZATION["mean"], np.float32)
 STD = np.array(effnet.INPUT_NORMALIZATION["std"], np.float32)
@@ -42,7 +42,7 @@ def randomise(model, seed=0, convs=True):
 
 def test_parameter_counts_match_documentation_and_paper():
     eupp = zoo.build_model("efficientunetpp", input_shape=(64, 64, 3))
-    assert trainable(eupp) == 6_603_213  # documented in zoo/unetpp.py and README
+    assert trainable(eupp) == 6_603_213  # documented in zoo/models/unetpp.py and README
     assert abs(trainable(eupp) / zoo.get_model_info("efficientunetpp")["params"] - 1) < 0.05
     upp = zoo.build_model("unetpp", input_shape=(64, 64, 3))
     assert trainable(upp) == 5_089_969

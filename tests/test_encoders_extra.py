@@ -9,9 +9,9 @@ import tf_keras as keras
 
 from deploy import convert
 from test_efficientnet import randomise
-from zoo.encoders import efficientnet as effnet, mobilenetv2, regnet, xception
-from zoo.pretrained import WeightsNotFound
-from zoo.quantization import quantize_model
+from zoo.models.encoders import efficientnet as effnet, mobilenetv2, regnet, xception
+from zoo.models.pretrained import WeightsNotFound
+from zoo.models.quantization import quantize_model
 
 
 @pytest.fixture(autouse=True)

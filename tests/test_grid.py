@@ -1,4 +1,4 @@
-"""experiments.grid: paper 001's optimizer x loss x compression grid -- reports, the fixed split, resuming
+"""zoo.tools.grid: paper 001's optimizer x loss x compression grid -- reports, the fixed split, resuming
 after an interrupt, one-line errors. The default run trains one quick cell (base and pruned variants, no
 INT8 conversion: ~10-50 s depending on the machine's load); `-m slow` runs the issue's 2 x 2 x all variants."""
 import csv
@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from experiments import grid, paper001
+from zoo.tools import grid, paper001
 
 ROOT = grid.ROOT
 
@@ -162,7 +162,7 @@ def test_paper_table_lookup():
 def test_quick_grid_issue_command_two_by_two_all_variants(tmp_path):
     """The issue's test: `--quick` over 2 optimizers x 2 losses x all four variants, as a user runs it (~5-10 min)."""
     out = tmp_path / "grid"
-    proc = subprocess.run([sys.executable, "-m", "experiments.grid", "--quick", "--optimizers", "adam,rmsprop",
+    proc = subprocess.run([sys.executable, "-m", "zoo.tools.grid", "--quick", "--optimizers", "adam,rmsprop",
                            "--losses", "bce,dice_bce", "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     with open(out / "results.csv", newline="") as f:

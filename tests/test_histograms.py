@@ -1,4 +1,4 @@
-"""Kernel-histogram analysis (zoo/histograms.py, paper 002 section 4.5): a run whose chosen kernels are
+"""Kernel-histogram analysis (zoo/tools/histograms.py, paper 002 section 4.5): a run whose chosen kernels are
 driven to zero by a strong L2 penalty gets exactly those flagged and the paper's next cut suggested;
 a real train.py --analyze run gets its report and plots from the event files."""
 import json
@@ -13,7 +13,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import train
 import zoo
-from zoo import histograms
+from zoo.tools import histograms
 
 # Half MultiResUNet's stage 1 feature convs (the stage Quarter drops) and one Res path conv.
 COLLAPSE = ["stage1_mrb_m1_conv", "stage1_mrb_m2_conv", "stage1_mrb_m3_conv", "respath0_2_conv3x3_conv"]

@@ -1,4 +1,4 @@
-"""zoo.losses against independent NumPy references (float64, one image at a time), hand-made value
+"""zoo.training.losses against independent NumPy references (float64, one image at a time), hand-made value
 tables, the papers' anchors (002's weighted BCE, 004's Adapt Exp Loss), edge masks, logits, 2-channel
 softmax heads, serialization and one Keras training step."""
 import zoo  # noqa: F401  (selects Keras 2 before TensorFlow loads)
@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 import tf_keras as keras
 
-from zoo.losses import (LOSSES, AdaptExpLoss, BCEDiceLoss, BCEJaccardLoss, BinaryCrossEntropy, DiceBCELoss,
+from zoo.training.losses import (LOSSES, AdaptExpLoss, BCEDiceLoss, BCEJaccardLoss, BinaryCrossEntropy, DiceBCELoss,
                         DiceFocalLoss, DiceLoss, ExpLoss, FocalLoss, FocalTverskyLoss, JaccardLoss, TverskyLoss,
                         WeightedBCE, adapt_exp_weights, get_loss)
 

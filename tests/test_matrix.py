@@ -3,7 +3,7 @@ to full INT8 that LiteRT runs; the CLI's --encoder, --list-models --encoders and
 
 The default run checks one encoder per family under every decoder (FAMILIES); the full cross
 product is marked slow (`pytest -m slow tests/test_matrix.py`). Pairs are built in their tiny test
-configuration (`zoo.matrix.small_args`) at 32x32.
+configuration (`zoo.tools.matrix.small_args`) at 32x32.
 """
 import json
 import re
@@ -15,11 +15,12 @@ import tf_keras as keras
 import train
 import zoo
 from deploy import convert
-from zoo import decoders, matrix
-from zoo.encoders import catalog, mobilenetv3
-from zoo.pretrained import WeightsNotFound
-from zoo.quantization import quantize_model
-from zoo.segmentation import build_segmentation_model, pair_name
+from zoo.models import decoders
+from zoo.tools import matrix
+from zoo.models.encoders import catalog, mobilenetv3
+from zoo.models.pretrained import WeightsNotFound
+from zoo.models.quantization import quantize_model
+from zoo.models.segmentation import build_segmentation_model, pair_name
 
 COVER = matrix.covering_pairs()
 # The default run trains and converts one encoder per family (the same layer types at other widths and depths are
@@ -91,7 +92,7 @@ def test_missing_modules_are_skipped_not_fatal(monkeypatch):
 def test_feature_channels_and_input_normalization():
     assert catalog.feature_channels("resnet50") == {2: 64, 4: 256, 8: 512, 16: 1024, 32: 2048}
     assert catalog.feature_channels("efficientnet_b0") == {2: 16, 4: 24, 8: 40, 16: 112, 32: 320}
-    info = zoo.segmentation.pair_info("mobilenetv3_small", "fpn")
+    info = zoo.models.segmentation.pair_info("mobilenetv3_small", "fpn")
     assert info["input_normalization"] == mobilenetv3.INPUT_NORMALIZATION
 
 
@@ -111,7 +112,7 @@ def test_named_models_are_shortcuts_of_their_pairs():
     for name in ("efficientunetpp", "deeplabv3plus_mobilenetv3", "unet_mobilenetv3", "resnet_rfe_unet"):
         info = zoo.get_model_info(name)
         assert info["encoder"] in catalog.ENCODERS and info["decoder"] in decoders.DECODERS
-        assert info["input_normalization"] == zoo.segmentation.pair_info(info["encoder"], info["decoder"])["input_normalization"]
+        assert info["input_normalization"] == zoo.models.segmentation.pair_info(info["encoder"], info["decoder"])["input_normalization"]
     short = zoo.build_model("unet_mobilenetv3", input_shape=(SIZE, SIZE, 3), variant="small", minimalistic=True,
                             decoder_channels=(16, 8, 8, 8, 8))
     pair = build_segmentation_model("mobilenetv3_small", "unet", input_shape=(SIZE, SIZE, 3),
@@ -185,7 +186,7 @@ def test_train_and_resume_a_pair(tmp_path, sample_data):
 
 
 def test_check_runs_each_pair_in_its_own_process(tmp_path):
-    """`python -m zoo.matrix --check` isolates pairs: a result comes back from a child process as JSON,
+    """`python -m zoo.tools.matrix --check` isolates pairs: a result comes back from a child process as JSON,
     and a child that dies is recorded as that pair's failure instead of ending the whole check."""
     status = matrix.run_checks([("mobilenetv3_small", "fpn")], path=tmp_path / "status.json", log=lambda *_: None)
     result = status["pairs"][pair_name("mobilenetv3_small", "fpn")]

@@ -1,4 +1,4 @@
-"""zoo.metrics: confusion counts, zero division, paper 002's Tables 2 and 3 recomputed from Table 1,
+"""zoo.training.metrics: confusion counts, zero division, paper 002's Tables 2 and 3 recomputed from Table 1,
 boundary metrics (HD95, ASD) on shapes with hand-computed distances, per-image CSV, 2-channel softmax
 predictions, and the pooled streaming Keras metrics."""
 import zoo  # noqa: F401  (selects Keras 2 before TensorFlow loads)
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import tf_keras as keras
 
-from zoo.losses import get_loss
-from zoo.metrics import (SCORE_KEYS, Dice, IoU, Precision, Recall, RecallWeightedF1, RecallWeightedIoU,
+from zoo.training.losses import get_loss
+from zoo.training.metrics import (SCORE_KEYS, Dice, IoU, Precision, Recall, RecallWeightedF1, RecallWeightedIoU,
                          boundary_scores, confusion_counts, default_metrics, evaluate_masks, per_image_csv,
                          per_image_scores, scores_from_counts, scores_from_precision_recall, surface)
 
@@ -445,13 +445,13 @@ def test_evaluate_at_original_size_writes_per_image_csv(tmp_path, sample_data):
     """train.py's evaluation: per-image rows at each image's original size, worst Dice first, in a CSV."""
     import csv
 
-    from zoo import data, training
+    from zoo.training import data, loop
 
     pairs = data.find_pairs(sample_data)[:3]
     cfg = data.DataConfig((32, 32), 3)
     inputs = keras.Input((32, 32, 3))
     model = keras.Model(inputs, keras.layers.Conv2D(1, 1, activation="sigmoid")(inputs))
-    out = training.evaluate_at_original_size(model, pairs, cfg, per_image_csv=tmp_path / "per_image.csv")
+    out = loop.evaluate_at_original_size(model, pairs, cfg, per_image_csv=tmp_path / "per_image.csv")
     with open(tmp_path / "per_image.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert sorted(r["image"] for r in rows) == sorted(p[0].name for p in pairs)

@@ -11,11 +11,11 @@ import train
 import zoo
 from conftest import shared_dataset
 from deploy import convert
-from zoo import data
-from zoo.complexity import count_macs
-from zoo.encoders import mobilenetv3
-from zoo.pretrained import WeightsNotFound
-from zoo.quantization import quantize_model
+from zoo.training import data
+from zoo.models.complexity import count_macs
+from zoo.models.encoders import mobilenetv3
+from zoo.models.pretrained import WeightsNotFound
+from zoo.models.quantization import quantize_model
 
 # Keras layers holding each stride's feature map (Small's stride-4 block has no residual Add).
 KERAS_TAPS = {"large": {2: "expanded_conv/Add", 4: "expanded_conv_2/Add", 8: "expanded_conv_5/Add",
@@ -213,7 +213,7 @@ def test_config_json_records_normalisation(tmp_path, sample_data):
 
 
 def test_hard_swish_model_saves_and_loads_in_safe_mode(tmp_path):
-    from zoo.training import load_model
+    from zoo.files import load_model
 
     model = _two_blocks()
     x = np.random.default_rng(3).random((1, 32, 32, 3), dtype=np.float32)

@@ -8,8 +8,8 @@ import pytest
 import tf_keras as keras
 
 import zoo
-from zoo.quantization import quantize_model
-from zoo.complexity import count_flops
+from zoo.models.quantization import quantize_model
+from zoo.models.complexity import count_flops
 from conftest import small_kwargs
 
 MODELS = zoo.list_models()

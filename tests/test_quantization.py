@@ -1,4 +1,4 @@
-"""zoo.quantization: QAT covers layers tfmot's default registry refuses (squeeze-excite `Multiply`),
+"""zoo.models.quantization: QAT covers layers tfmot's default registry refuses (squeeze-excite `Multiply`),
 and the QAT model converts to a full-INT8 file whose gate is an int8 MUL."""
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ import tf_keras as keras
 
 import zoo  # noqa: F401  (selects Keras 2)
 from deploy import convert
-from zoo.quantization import quantize_model
+from zoo.models.quantization import quantize_model
 
 
 def _squeeze_excite_model():
@@ -44,7 +44,7 @@ def test_default_tfmot_refuses_multiply_and_ours_accepts_it():
 def test_calibrated_qat_starts_where_ptq_is():
     """Before any training, calibrated QAT is as close to the float model as PTQ is; tfmot's own start
     ([-6, 6] activation ranges, [0, 0] on the input) is nowhere near it."""
-    from zoo.quantization import calibrate_ranges
+    from zoo.models.quantization import calibrate_ranges
 
     keras.utils.set_random_seed(1)
     model = zoo.build_model("quarter_multiresunet", input_shape=(32, 32, 3))
@@ -65,9 +65,9 @@ def test_calibrated_qat_starts_where_ptq_is():
 def test_qat_keeps_the_best_validation_epoch(sample_data):
     """quantization_aware with val_data scores the calibrated start and each epoch and keeps the best."""
     from deploy import compress
-    from zoo import data
-    from zoo.losses import get_loss
-    from zoo.metrics import evaluate_masks
+    from zoo.training import data
+    from zoo.training.losses import get_loss
+    from zoo.training.metrics import evaluate_masks
 
     pairs = data.find_pairs(sample_data)
     cfg = data.DataConfig((32, 32), 3)

@@ -9,7 +9,7 @@ import yaml
 
 import train
 from conftest import ROOT, SAMPLE_DATA, shared_dataset
-from zoo import recipes
+from zoo.tools import recipes
 
 # Names other branches add (models: issue 8; losses and --loss-arg: issue 9; --encoder-weights: issue 8
 # MobileNet). A recipe whose only problems are these names is skipped, not failed. Remove after merging.

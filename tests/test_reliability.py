@@ -24,7 +24,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import train
 import zoo
 from conftest import ROOT, SAMPLE_DATA, shared_dataset
-from zoo import data, training, validate
+from zoo.training import data, callbacks, validate
+from zoo import files
 
 H, W = 40, 48
 FAST = ["--model", "quarter_multiresunet", "--image-size", "32", "--histogram-freq", "0", "--no-augment"]
@@ -316,7 +317,7 @@ def test_default_run_skips_bad_pairs_says_how_many_and_overwrites_only_with_flag
     assert not (run / "keep.txt").exists() and (run / "best.keras").is_file()
 
 
-class _Poison(training.LearningRateLogger):
+class _Poison(callbacks.LearningRateLogger):
     """Fault injection: the head's kernel becomes NaN when epoch 3 begins (2 good epochs are on disk)."""
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -326,17 +327,17 @@ class _Poison(training.LearningRateLogger):
 
 
 def test_non_finite_loss_stops_says_the_step_and_keeps_the_last_good_checkpoint(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(training, "LearningRateLogger", _Poison)
+    monkeypatch.setattr(callbacks, "LearningRateLogger", _Poison)
     run = tmp_path / "runs" / "nan"
     assert train.main(["--output", str(run.parent), "--name", "nan", "--epochs", "4", *FAST]) == 1
     line = _one_error_line(capsys.readouterr().err)
     steps = 7  # 28 training pairs / batch 4
     assert f"loss became nan at step {2 * steps + 1} (epoch 3, batch 1)" in line, line
     assert f"kept the last good checkpoint {run / 'last.keras'} (epoch 2)" in line
-    last = training.load_model(run / "last.keras")
+    last = files.load_model(run / "last.keras")
     assert int(last.optimizer.iterations.numpy()) == 2 * steps  # saved after epoch 2, not after the NaN step
     assert all(np.isfinite(w).all() for w in last.get_weights())
-    assert training.completed_epochs(run / "backup") == 2 and len(_history(run)) == 2
+    assert callbacks.completed_epochs(run / "backup") == 2 and len(_history(run)) == 2
     assert not (run / "metrics.json").exists()
 
 
@@ -351,7 +352,7 @@ def test_out_of_memory_names_the_setting_to_lower(tmp_path, capsys, monkeypatch)
     assert (tmp_path / "oom" / "config.json").is_file()
 
 
-class _CtrlC(training.LearningRateLogger):
+class _CtrlC(callbacks.LearningRateLogger):
     """Ctrl-C in the middle of epoch 2."""
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -367,12 +368,12 @@ def test_ctrl_c_keeps_finished_epochs_and_resume_continues(tmp_path, capsys, mon
     shutil.copytree(SAMPLE_DATA, root)
     run = tmp_path / "runs" / "int"
     with monkeypatch.context() as m:
-        m.setattr(training, "LearningRateLogger", _CtrlC)
+        m.setattr(callbacks, "LearningRateLogger", _CtrlC)
         code = train.main(["--data", str(root), "--output", str(run.parent), "--name", "int", "--epochs", "3", *FAST])
     assert code == 130
     err = capsys.readouterr().err
     assert f"continue with: python train.py --resume {run}" in err and "Traceback" not in err
-    assert training.completed_epochs(run / "backup") == 1 and len(_history(run)) == 1
+    assert callbacks.completed_epochs(run / "backup") == 1 and len(_history(run)) == 1
 
     (root / "masks" / "043.png").rename(tmp_path / "043.png")  # the data changed: the split would change
     assert train.main(["--resume", str(run)]) == 2
@@ -381,7 +382,7 @@ def test_ctrl_c_keeps_finished_epochs_and_resume_continues(tmp_path, capsys, mon
     assert train.main(["--resume", str(run)]) == 0
     assert "resuming after epoch 1 of 3" in capsys.readouterr().out
     assert [int(r["epoch"]) for r in _history(run)] == [0, 1, 2]
-    assert int(training.load_model(run / "last.keras").optimizer.iterations.numpy()) == 3 * 7
+    assert int(files.load_model(run / "last.keras").optimizer.iterations.numpy()) == 3 * 7
 
 
 def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
@@ -396,7 +397,7 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL, "train.py ended before it could be killed"
-    done_at_kill = training.completed_epochs(run / "backup")
+    done_at_kill = callbacks.completed_epochs(run / "backup")
     assert 1 <= done_at_kill < 4 and not (run / "metrics.json").exists()
 
     resumed = subprocess.run([sys.executable, str(ROOT / "train.py"), "--resume", str(run)], capture_output=True,
@@ -405,36 +406,36 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
     assert f"resuming after epoch {done_at_kill} of 4" in resumed.stdout
     # Same end state as an uninterrupted 4-epoch run: 4 epochs, each once, 4 x 7 optimizer steps.
     assert [int(r["epoch"]) for r in _history(run)] == [0, 1, 2, 3]
-    assert int(training.load_model(run / "last.keras").optimizer.iterations.numpy()) == 4 * 7
+    assert int(files.load_model(run / "last.keras").optimizer.iterations.numpy()) == 4 * 7
     assert json.loads((run / "metrics.json").read_text())["split"] == "test"
     for sub in ("validation", "train"):
         acc = EventAccumulator(str(run / "tb" / sub), size_guidance={"tensors": 0})
         acc.Reload()
         assert [e.step for e in acc.Tensors("epoch_loss")] == [0, 1, 2, 3], sub
     assert [e.step for e in acc.Tensors("stem_conv/kernel_0/histogram")] == [0, 1, 2, 3]
-    assert not [p for p in run.rglob("*") if training.PARTIAL in p.name]
+    assert not [p for p in run.rglob("*") if files.PARTIAL in p.name]
 
 
 def test_resume_trims_history_to_the_backed_up_epochs(tmp_path):
     path = tmp_path / "history.csv"
     path.write_text("epoch,loss,val_dice\n0,1.0,0.2\n1,0.8,0.5\n2,0.7,0.9\n")
-    rows = training.trim_history(path, 2)  # epoch 2 was logged, then the process died before its backup
+    rows = callbacks.trim_history(path, 2)  # epoch 2 was logged, then the process died before its backup
     assert [r["epoch"] for r in rows] == ["0", "1"] and path.read_text() == "epoch,loss,val_dice\n0,1.0,0.2\n1,0.8,0.5\n"
-    assert training.best_in_history(rows, "val_dice") == 0.5  # the resumed best.keras must beat this
-    assert training.trim_history(path, 0) == [] and not path.exists()
+    assert callbacks.best_in_history(rows, "val_dice") == 0.5  # the resumed best.keras must beat this
+    assert callbacks.trim_history(path, 0) == [] and not path.exists()
 
 
 # --- atomic files ---------------------------------------------------------------------------
 
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
     path = tmp_path / "metrics.json"
-    training.atomic_write_text(path, "old")
+    files.atomic_write_text(path, "old")
     with pytest.raises(RuntimeError):
-        with training.atomic_path(path) as tmp:
+        with files.atomic_path(path) as tmp:
             tmp.write_text("half a fi")
             raise RuntimeError("crash while writing")
     assert path.read_text() == "old" and os.listdir(tmp_path) == ["metrics.json"]
-    training.atomic_write_text(path, "new")
+    files.atomic_write_text(path, "new")
     assert path.read_text() == "new" and os.listdir(tmp_path) == ["metrics.json"]
 
 
@@ -443,11 +444,11 @@ def test_checkpoint_survives_a_crash_during_save(tmp_path, monkeypatch, atomic):
     inp = keras.Input((3,))
     model = keras.Model(inp, keras.layers.Dense(1, name="dense")(inp))
     path = tmp_path / "last.keras"
-    cls = training.AtomicModelCheckpoint if atomic else keras.callbacks.ModelCheckpoint
+    cls = callbacks.AtomicModelCheckpoint if atomic else keras.callbacks.ModelCheckpoint
     callback = cls(str(path))
     callback.set_model(model)
     callback.on_epoch_end(0, {})
-    good = training.load_model(path).get_weights()
+    good = files.load_model(path).get_weights()
 
     def crashing_save(self, filepath, *args, **kwargs):
         with open(filepath, "wb") as f:
@@ -458,11 +459,11 @@ def test_checkpoint_survives_a_crash_during_save(tmp_path, monkeypatch, atomic):
     with pytest.raises(OSError):
         callback.on_epoch_end(1, {})
     if atomic:
-        np.testing.assert_array_equal(training.load_model(path).get_weights()[0], good[0])
+        np.testing.assert_array_equal(files.load_model(path).get_weights()[0], good[0])
         assert os.listdir(tmp_path) == ["last.keras"]
     else:  # the plain Keras callback leaves a broken file under the final name: what the wrapper prevents
-        with pytest.raises(training.ModelFileError, match="corrupt or not a Keras model file"):
-            training.load_model(path)
+        with pytest.raises(files.ModelFileError, match="corrupt or not a Keras model file"):
+            files.load_model(path)
 
 
 # --- untrusted model files ------------------------------------------------------------------
@@ -496,8 +497,8 @@ def test_corrupt_or_foreign_model_files_are_one_line(tmp_path, kind, message):
             z.writestr("metadata.json", "{}")
     elif kind == "h5":
         path.write_bytes(b"\x89HDF\r\n\x1a\n")
-    with pytest.raises(training.ModelFileError) as e:
-        training.load_model(path)
+    with pytest.raises(files.ModelFileError) as e:
+        files.load_model(path)
     text = str(e.value)
     assert text.startswith(f"{path}: ") and message in text and "\n" not in text, text
 
@@ -510,8 +511,8 @@ def test_lambda_layer_file_is_refused_without_running_its_code(tmp_path):
     path = tmp_path / "evil.keras"
     keras.Model(inp, out).save(path)
     marker.unlink()
-    with pytest.raises(training.ModelFileError, match="refused to load: the file contains Python code"):
-        training.load_model(path)
+    with pytest.raises(files.ModelFileError, match="refused to load: the file contains Python code"):
+        files.load_model(path)
     assert not marker.exists()
     keras.models.load_model(path, safe_mode=False)  # control: an unsafe load does run the file's code
     assert marker.exists()

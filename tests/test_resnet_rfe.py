@@ -7,12 +7,12 @@ import tf_keras as keras
 
 import zoo
 from conftest import shared_dataset
-from zoo import data
-from zoo.complexity import count_macs, layer_macs
-from zoo.encoders import resnet as R
-from zoo.pretrained import WeightsNotFound
-from zoo.quantization import quantize_model
-from zoo.rfe_unet import PAPER_GMACS, c2f, sppf
+from zoo.training import data
+from zoo.models.complexity import count_macs, layer_macs
+from zoo.models.encoders import resnet as R
+from zoo.models.pretrained import WeightsNotFound
+from zoo.models.quantization import quantize_model
+from zoo.models.rfe_unet import PAPER_GMACS, c2f, sppf
 
 TINY = {"depth": 18, "width": 0.125, "rfe_levels": (16,)}
 
@@ -172,7 +172,7 @@ def test_two_channel_softmax_head():
 
 
 def test_prune_preserving_qat_keeps_transposed_conv_zeros():
-    """tfmot's prune-preserving scheme has no Conv2DTranspose entry; zoo.quantization's config covers it."""
+    """tfmot's prune-preserving scheme has no Conv2DTranspose entry; zoo.models.quantization's config covers it."""
     import tensorflow_model_optimization as tfmot
 
     model = zoo.build_model("resnet_rfe_unet", input_shape=(32, 32, 3), **{**TINY, "rfe_levels": ()})

@@ -7,8 +7,8 @@ import tf_keras as keras
 
 import zoo
 from deploy import convert
-from zoo.quantization import quantize_model
-from zoo.segnet import MaxUnpooling2D
+from zoo.models.quantization import quantize_model
+from zoo.models.segnet import MaxUnpooling2D
 
 
 def trainable(model) -> int:
@@ -38,7 +38,7 @@ def _int8_ops(model, expect_ops, qat=False):
 
 def test_segnet_parameters_and_shape():
     model = zoo.build_model("segnet", input_shape=(64, 64, 3))
-    assert trainable(model) == 29_435_649 and model.count_params() == 29_451_521  # documented in zoo/segnet.py
+    assert trainable(model) == 29_435_649 and model.count_params() == 29_451_521  # documented in zoo/models/segnet.py
     assert model.output_shape == (None, 64, 64, 1) and model.layers[-1].name == "head_sigmoid"
     assert sum(isinstance(l, MaxUnpooling2D) for l in model.layers) == 5
     assert sum(isinstance(l, keras.layers.Conv2D) for l in model.layers) == 13 + 12 + 1  # + classifier
@@ -67,7 +67,7 @@ SMALL_HRNET = {"width": 0.25, "num_blocks": 1, "num_modules": (1, 1, 1)}
 
 def test_hrnet_parameters_and_structure():
     model = zoo.build_model("hrnet_w18", input_shape=(64, 64, 3))
-    assert trainable(model) == 9_637_763 and model.count_params() == 9_672_239  # documented in zoo/hrnet.py
+    assert trainable(model) == 9_637_763 and model.count_params() == 9_672_239  # documented in zoo/models/hrnet.py
     assert model.output_shape == (None, 64, 64, 1)
     assert model.get_layer("head_concat").output_shape == (None, 16, 16, 18 + 36 + 72 + 144)
     widths = {i: model.get_layer(f"stage4_module3_fuse{i}_relu").output_shape[1:] for i in range(4)}

@@ -12,7 +12,7 @@ import train
 import zoo
 from conftest import ROOT
 from deploy import convert
-from zoo import data, precision
+from zoo.training import data, precision
 
 TINY = ["--model", "quarter_multiresunet", "--image-size", "32", "--epochs", "1", "--histogram-freq", "0",
         "--no-augment"]

@@ -13,7 +13,7 @@ import tf_keras as keras
 import zoo
 from conftest import SAMPLE_DATA, shared_dataset
 from deploy import convert, tflm, tiling
-from zoo import data
+from zoo.training import data
 
 MCU_SIZED = ("quarter_multiresunet", "half_multiresunet")
 
@@ -111,7 +111,7 @@ def test_exact_tiles_are_bit_identical_in_litert_and_tflm_and_padded_borders_are
 
 def _trained_quarter(pairs, size):
     """Quarter MultiResUNet trained briefly at 64x64 (seconds), rebuilt for size x size (it is fully convolutional)."""
-    from zoo.losses import get_loss
+    from zoo.training.losses import get_loss
 
     keras.utils.set_random_seed(0)
     x, y = data.load_arrays(pairs, data.DataConfig((64, 64), 3))
@@ -124,7 +124,7 @@ def _trained_quarter(pairs, size):
 def test_real_images_tiled_int8_matches_whole_image_within_256k(tmp_path):
     """Microplastics (bundled) through the deployment pipeline with --mcu-ram 256K, then DSB2018 nuclei."""
     from deploy.pipeline import DeployOptions, run
-    from zoo.losses import get_loss
+    from zoo.training.losses import get_loss
 
     pairs = data.find_pairs(SAMPLE_DATA)
     model = _trained_quarter(pairs[:32], 96)
