@@ -179,7 +179,7 @@ def build_parser() -> OneLineParser:
     g.add_argument("--histogram-freq", type=int, default=d.histogram_freq, help="epochs between weight histograms (0 = off)")
     g.add_argument("--analyze", action="store_true",
                    help="after training, report which stages' kernels collapse (python -m zoo.tools.histograms)")
-    from deploy.__main__ import add_deploy_arguments
+    from deploy.options import add_deploy_arguments
 
     add_deploy_arguments(p, quantize_default=())
     g.add_argument("--export-dir", default=None, help="where --quantize/--prune files go (default tflite_models/<model>)")
@@ -700,7 +700,7 @@ def main(argv=None) -> int:
 
 def export_for_deployment(args, run_dir: Path) -> Path:
     """Compress and export the run's best model (first fold with --folds); the report lands beside the files."""
-    from deploy.__main__ import options_from_args
+    from deploy.options import options_from_args
     from deploy.pipeline import deploy_saved_model
 
     cfg = json.loads((run_dir / "config.json").read_text())

@@ -32,7 +32,7 @@ import numpy as np  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
 import zoo  # noqa: E402
-from deploy import compress, pipeline  # noqa: E402
+from deploy import compress, options, pipeline  # noqa: E402
 from zoo.training import data, loop  # noqa: E402
 from zoo.training.losses import get_loss  # noqa: E402
 
@@ -92,7 +92,7 @@ def train_budgeted(a, train_pairs, cfg: data.DataConfig, loss, seed: int):
 
 def compress_and_score(a, model, train_pairs, test_pairs, cfg, loss, quantize) -> dict:
     """`deploy.pipeline.run` into a scratch folder: {variant: {"scores", "bytes"}} for float, fp32, int8, qat."""
-    options = pipeline.DeployOptions(quantize=quantize, finetune_epochs=a.qat_epochs, calibration_images=a.qat_images,
+    options = options.DeployOptions(quantize=quantize, finetune_epochs=a.qat_epochs, calibration_images=a.qat_images,
                                      threads=a.threads)
     with tempfile.TemporaryDirectory() as tmp:
         report = pipeline.run(model, tmp, train_pairs=train_pairs[:a.qat_images], eval_pairs=test_pairs, data_cfg=cfg,
@@ -107,7 +107,7 @@ def finetuned_float_dice(a, model, train_pairs, test_pairs, cfg, loss) -> float:
     copy.set_weights(model.get_weights())
     pairs = train_pairs[:a.qat_images]
     ds = data.make_dataset(pairs, cfg, batch_size=min(8, len(pairs)), shuffle=True)  # as deploy.pipeline.run's QAT
-    compress.fine_tune(copy, ds, a.qat_epochs, loss, pipeline.DeployOptions.finetune_lr)
+    compress.fine_tune(copy, ds, a.qat_epochs, loss, options.DeployOptions.finetune_lr)
     x, y = data.load_arrays(test_pairs, cfg)
     return pipeline.headline_scores(y, copy.predict(x, batch_size=4, verbose=0))["f1"]
 

@@ -16,40 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from deploy import compress, convert, edgetpu, export, tflm, tiling
+from deploy.options import QUANTIZE_CHOICES, DeployOptions
 from zoo.training import data
 from zoo.training.metrics import evaluate_masks
 from zoo.training.precision import float32_copy
 from zoo.files import atomic_path, atomic_write_bytes, atomic_write_text, load_model
-
-QUANTIZE_CHOICES = {"float16": "fp16", "dynamic": "dynamic", "int8": "int8", "qat": "qat"}
-TARGET_CHOICES = ("tflite", "onnx", "tflm", "edgetpu")
-
-
-@dataclasses.dataclass(frozen=True)
-class DeployOptions:
-    """What to produce. Sizes in bytes; `prune` is a target sparsity in (0, 1) or None."""
-
-    quantize: tuple = ("int8",)
-    targets: tuple = ("tflite",)
-    prune: float | None = None
-    prune_schedule: str = "polynomial"
-    prune_2_by_4: bool = False
-    finetune_epochs: int = 2
-    finetune_lr: float = 1e-4
-    calibration_images: int = 64
-    ram_budget: int = 512 * 1024
-    flash_budget: int = 1024 * 1024
-    threads: int = 2
-    mcu_ram: int | None = None  # tiling (deploy/tiling.py): tensor-arena budget of the tile model in bytes
-    tile_halo: str = "auto"  # "auto", "exact" or a number of pixels
-
-    def __post_init__(self):
-        bad = [q for q in self.quantize if q not in QUANTIZE_CHOICES]
-        bad += [t for t in self.targets if t not in TARGET_CHOICES]
-        if bad:
-            raise ValueError(f"unknown quantize mode or target {bad}; quantize: {', '.join(QUANTIZE_CHOICES)}; "
-                             f"targets: {', '.join(TARGET_CHOICES)}")
-
 
 def latency_ms(model: convert.LiteRTModel, x: np.ndarray, runs: int = 20, warmup: int = 3) -> float:
     """Median wall time of one batch-1 inference in LiteRT, in milliseconds."""

@@ -601,12 +601,12 @@ def main(argv=None) -> int:
     import argparse
 
     import zoo
-    from deploy.__main__ import _bytes
+    from deploy.options import parse_bytes
     from deploy.convert import to_tflite
 
     p = argparse.ArgumentParser(prog="python -m deploy.tiling", description=main.__doc__)
     p.add_argument("--plot", required=True, help="output .png")
-    p.add_argument("--mcu-ram", type=_bytes, default=256 * 1024)
+    p.add_argument("--mcu-ram", type=parse_bytes, default=256 * 1024)
     p.add_argument("--image-size", type=int, default=256)
     p.add_argument("--models", default="quarter_multiresunet,half_multiresunet")
     a = p.parse_args(argv)

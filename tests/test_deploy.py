@@ -13,7 +13,7 @@ import zoo
 from zoo.models.quantization import quantize_model
 from conftest import shared_dataset, small_kwargs
 from deploy import compress, convert, edgetpu, export, tflm
-from deploy.pipeline import DeployOptions
+from deploy.options import DeployOptions
 from zoo.training.losses import get_loss
 
 MCU_SIZED = ("quarter_multiresunet", "half_multiresunet")

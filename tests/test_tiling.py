@@ -123,7 +123,8 @@ def _trained_quarter(pairs, size):
 
 def test_real_images_tiled_int8_matches_whole_image_within_256k(tmp_path):
     """Microplastics (bundled) through the deployment pipeline with --mcu-ram 256K, then DSB2018 nuclei."""
-    from deploy.pipeline import DeployOptions, run
+    from deploy.options import DeployOptions
+    from deploy.pipeline import run
     from zoo.training.losses import get_loss
 
     pairs = data.find_pairs(SAMPLE_DATA)
@@ -247,7 +248,7 @@ def test_firmware_template_is_valid_cpp(tmp_path, quarter64):
 def test_cli_parses_the_ram_budget():
     import argparse
 
-    from deploy.__main__ import _bytes, add_deploy_arguments, options_from_args
+    from deploy.options import add_deploy_arguments, options_from_args, parse_bytes as _bytes
 
     assert [_bytes(t) for t in ("262144", "256K", "256KB", "1M", "0.5m")] == [262144] * 3 + [2**20, 2**19]
     with pytest.raises(argparse.ArgumentTypeError, match="256K"):
