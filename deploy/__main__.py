@@ -1,43 +1,51 @@
-"""python -m deploy RUN_DIR_OR_MODEL.keras: convert and report for an existing model.
+"""python -m deploy RUN_DIR_OR_MODEL.keras: convert, compress and report for a trained model.
 
-A run folder (from train.py) supplies the model (best.keras), data, preprocessing and the held-out
-split through its config.json; a bare .keras file needs --data.
+A run folder (from train.py) supplies everything through its record (zoo.training.run): the model
+(best.keras), the data config and the recorded split; the report scores exactly the run's test split
+(val when there is none) and lists the scored files. A bare .keras file needs --data.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from deploy.options import add_deploy_arguments, options_from_args
-from deploy.pipeline import deploy_saved_model
+from deploy.pipeline import deploy_model_file, deploy_run
+from zoo.cli import OneLineParser, add_data_flags, add_output_flag
+from zoo.files import ModelFileError
 from zoo.training import data
+from zoo.training.run import Run, RunError
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m deploy", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(prog="python -m deploy", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", help="a train.py run folder or a .keras model file")
-    p.add_argument("--data", help="dataset folder (default: the run's)")
-    p.add_argument("--mask-invert", action="store_true")
-    p.add_argument("--output", help="output folder (default: tflite_models/<model>)")
+    g = p.add_argument_group("data")
+    add_data_flags(g, data_help="dataset folder: required for a .keras file; for a run, where its recorded files "
+                                "are now (default: the run's)")
+    p.add_argument("--fold", default=None, metavar="K", help="for a run with --folds: deploy fold K (default: the first)")
+    add_output_flag(p, None, "output folder (default: tflite_models/<model>)")
     add_deploy_arguments(p)
     a = p.parse_args(argv)
 
     src = Path(a.source)
-    cfg = json.loads((src / "config.json").read_text()) if src.is_dir() else {}
-    model_path = src / "best.keras" if src.is_dir() else src
-    if not model_path.is_file():
-        p.error(f"{model_path}: model file not found")
-    if a.data:
-        cfg["data"] = a.data
-    if not cfg.get("data"):
-        p.error("a bare .keras file needs --data DATASET_FOLDER")
-    cfg.setdefault("mask_invert", a.mask_invert)
+    if not src.exists():
+        p.error(f"{src}: no such run folder or model file")
     try:
-        out = deploy_saved_model(model_path, cfg, options_from_args(a), a.output)
-    except (data.DataError, ValueError, OSError, RuntimeError) as e:
+        options = options_from_args(a)
+        if src.is_dir():
+            recorded = Run.load(src, data_root=a.data)
+            key = None if a.fold is None else (a.fold if a.fold.startswith("fold") else f"fold{a.fold}")
+            if key is not None and key not in recorded.splits:
+                raise RunError(f"{src}: no fold {a.fold} (recorded: {', '.join(recorded.splits) or 'one split'})")
+            out = deploy_run(recorded, options, a.output, split_key=key)
+        elif not a.data:
+            p.error("a bare .keras file needs --data DATASET_FOLDER")
+        else:
+            out = deploy_model_file(src, a.data, options, a.output, mask_invert=a.mask_invert,
+                                    mask_threshold=a.mask_threshold)
+    except (data.DataError, RunError, ModelFileError, ValueError, OSError, RuntimeError) as e:
         print(f"error: {str(e).splitlines()[0] if str(e) else e.__class__.__name__}", file=sys.stderr)
         return 2
     print((out / "report.md").read_text())

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from pathlib import Path
 
-QUANTIZE_CHOICES = {"float16": "fp16", "dynamic": "dynamic", "int8": "int8", "qat": "qat"}
-TARGET_CHOICES = ("tflite", "onnx", "tflm", "edgetpu")
+from deploy.formats import INT8_MODES, MODES, QUANTIZE_CHOICES, TARGET_CHOICES, TARGETS, help_text
+
+DEFAULT_EXPORT_DIR = Path("tflite_models")  # exports go to tflite_models/<model> unless --output / --export-dir says
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,7 +26,7 @@ class DeployOptions:
     ram_budget: int = 512 * 1024
     flash_budget: int = 1024 * 1024
     threads: int = 2
-    mcu_ram: int | None = None  # tiling (deploy/tiling.py): tensor-arena budget of the tile model in bytes
+    mcu_ram: int | None = None  # tiling (deploy/tiling/): tensor-arena budget of the tile model in bytes
     tile_halo: str = "auto"  # "auto", "exact" or a number of pixels
 
     def __post_init__(self):
@@ -49,9 +51,9 @@ def add_deploy_arguments(p: argparse.ArgumentParser, *, quantize_default=("int8"
     """The compression/export flags, shared with train.py."""
     g = p.add_argument_group("compression and export")
     g.add_argument("--quantize", type=_csv(QUANTIZE_CHOICES), default=quantize_default,
-                   help=f"comma list of {','.join(QUANTIZE_CHOICES)} (fp32 TFLite is always written)")
+                   help=f"comma list of: {help_text(MODES, QUANTIZE_CHOICES)}. fp32 TFLite is always written")
     g.add_argument("--targets", type=_csv(TARGET_CHOICES), default=("tflite",),
-                   help=f"comma list of {','.join(TARGET_CHOICES)}")
+                   help=f"comma list of: {help_text(TARGETS, TARGET_CHOICES)}")
     g.add_argument("--prune", type=float, default=None, metavar="SPARSITY", help="magnitude-prune to this sparsity, e.g. 0.5")
     g.add_argument("--prune-schedule", choices=("polynomial", "constant"), default="polynomial")
     g.add_argument("--prune-2by4", action="store_true", help="structured 2:4 sparsity instead of a schedule")
@@ -89,7 +91,7 @@ def options_from_args(a) -> DeployOptions:
     if a.prune is not None and not 0 < a.prune < 1:
         raise ValueError(f"--prune expects a sparsity between 0 and 1, got {a.prune}")
     quantize = a.quantize
-    if getattr(a, "mcu_ram", None) and not {"int8", "qat"} & set(quantize):
+    if getattr(a, "mcu_ram", None) and not set(INT8_MODES) & set(quantize):
         quantize = (*quantize, "int8")  # tiling needs an INT8 model
     return DeployOptions(quantize=quantize, targets=a.targets, prune=a.prune, prune_schedule=a.prune_schedule,
                          prune_2_by_4=a.prune_2by4, finetune_epochs=a.finetune_epochs, ram_budget=a.ram_budget,

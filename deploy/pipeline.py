@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from deploy import compress, convert, edgetpu, export, tflm, tiling
-from deploy.options import QUANTIZE_CHOICES, DeployOptions
+from deploy import compress, convert, edgetpu, export, formats, tflm, tiling
+from deploy.options import DEFAULT_EXPORT_DIR, DeployOptions
+from deploy.report import markdown_report, save_predictions_png
 from zoo.training import data
 from zoo.training.metrics import evaluate_masks
 from zoo.training.precision import float32_copy
@@ -43,9 +44,10 @@ def headline_scores(y_true, prob) -> dict:
 
 
 def run(model, out_dir, *, train_pairs, eval_pairs, data_cfg: data.DataConfig, loss, options: DeployOptions,
-        val_pairs=(), log=print) -> dict:
+        val_pairs=(), log=print, record: dict | None = None) -> dict:
     """Produce the deployable files for `model` in `out_dir` and return the report (also written to disk).
-    `val_pairs` (optional) pick the best QAT fine-tuning epoch; `eval_pairs` score every variant."""
+    `val_pairs` (optional) pick the best QAT fine-tuning epoch; `eval_pairs` score every variant, and their
+    image file names are listed in the report (`scored_images`); `record` (where the split came from) goes in too."""
     model = float32_copy(model)  # a mixed-precision model exports (and QAT-trains) its float32 weights
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -60,7 +62,8 @@ def run(model, out_dir, *, train_pairs, eval_pairs, data_cfg: data.DataConfig, l
         if needs_training else None
     report = {"model": model.name, "input_shape": [h, w, data_cfg.channels], "eval_images": len(eval_pairs),
               "calibration_images": len(calibration), "threads": options.threads, "options": dataclasses.asdict(options),
-              "input_normalization": data_cfg.normalization, "variants": {}}
+              "input_normalization": data_cfg.normalization, **(record or {}),
+              "scored_images": [Path(image).name for image, _ in eval_pairs], "variants": {}}
 
     base = model
     if options.prune:
@@ -77,8 +80,7 @@ def run(model, out_dir, *, train_pairs, eval_pairs, data_cfg: data.DataConfig, l
     report["variants"]["keras_float"] = {"scores": headline_scores(y_eval, float_prob)}
 
     converted: dict[str, bytes] = {"fp32": convert.to_tflite(base, "fp32")}
-    for q in options.quantize:
-        mode = QUANTIZE_CHOICES[q]
+    for mode in options.quantize:
         log(f"converting {mode}")
         if mode == "qat":
             val_data = None
@@ -95,7 +97,7 @@ def run(model, out_dir, *, train_pairs, eval_pairs, data_cfg: data.DataConfig, l
 
     preds = {"float": float_prob}
     for mode, blob in converted.items():
-        path = out_dir / f"{stem}_{mode}.tflite"
+        path = out_dir / formats.file_name(stem, mode)
         atomic_write_bytes(path, blob)
         runner = convert.LiteRTModel(blob, num_threads=options.threads)
         prob = runner.predict(x_eval)
@@ -113,16 +115,16 @@ def run(model, out_dir, *, train_pairs, eval_pairs, data_cfg: data.DataConfig, l
                 entry["tflm"] = {"error": str(e)}
         if mode in convert.INT8_MODES and "edgetpu" in options.targets:
             entry["edgetpu"] = edgetpu.check_static(blob) | edgetpu.compile_model(path, out_dir)
-        atomic_write_text(out_dir / f"{stem}_{mode}.json", json.dumps(entry, indent=2, default=str))
-        report["variants"][f"tflite_{mode}"] = entry
+        atomic_write_text(path.with_suffix(".json"), json.dumps(entry, indent=2, default=str))
+        report["variants"][formats.variant_key(mode)] = entry
 
     int8_mode = "qat" if "qat" in converted else "int8" if "int8" in converted else None
     if int8_mode:
         export.to_c_array(converted[int8_mode], out_dir)
         report["c_array"] = {"source": "model_data.cc", "model": int8_mode}
-        drop = report["variants"]["keras_float"]["scores"]["f1"] - report["variants"][f"tflite_{int8_mode}"]["scores"]["f1"]
+        drop = report["variants"]["keras_float"]["scores"]["f1"] - report["variants"][formats.variant_key(int8_mode)]["scores"]["f1"]
         report["int8_dice_drop_points"] = round(100 * drop, 2)
-        if options.mcu_ram:  # tiled inference in an MCU RAM budget (deploy/tiling.py)
+        if options.mcu_ram:  # tiled inference in an MCU RAM budget (deploy/tiling/)
             log(f"tiling {int8_mode} for a {options.mcu_ram} B arena")
             report["tiling"] = tiling.tile_deployment(base, converted[int8_mode], x_eval, y_eval, out_dir,
                                                       mcu_ram=options.mcu_ram, halo=options.tile_halo,
@@ -138,108 +140,50 @@ def run(model, out_dir, *, train_pairs, eval_pairs, data_cfg: data.DataConfig, l
     return report
 
 
-def splits_from_config(cfg: dict, pairs):
-    """A run's (train, val, test) pairs, rebuilt from the seed and fractions in its config."""
-    cfg = {"val_fraction": 0.1, "test_fraction": 0.2, "seed": 0} | cfg
-    if cfg.get("folds"):
-        return data.kfold_pairs(pairs, folds=cfg["folds"], fold=cfg.get("fold") or 0,
-                                val_fraction=cfg["val_fraction"], seed=cfg["seed"])
-    return data.split_pairs(pairs, val_fraction=cfg["val_fraction"], test_fraction=cfg["test_fraction"], seed=cfg["seed"])
-
-
-def input_normalization(cfg: dict, model_name: str):
-    """The run's recorded input normalisation; for a bare .keras file, the registry's for a zoo model name."""
-    if "input_normalization" in cfg:
-        return cfg["input_normalization"]
-    import zoo
-
-    return zoo.get_model_info(model_name).get("input_normalization") if model_name in zoo.list_models() else None
-
-
-def deploy_saved_model(model_path, cfg: dict, options: DeployOptions, out_dir=None, log=print) -> Path:
-    """Load a saved model (safe mode) and run `run()` with the data, preprocessing and held-out split that
-    `cfg` (a train.py config.json, or at least {"data": ...}) describes. Returns the output folder."""
+def deploy_run(recorded, options: DeployOptions, out_dir=None, *, split_key: str | None = None, log=print) -> Path:
+    """Deploy a recorded run (a `zoo.training.run.Run`): its best model, data config and recorded split; scores
+    exactly the recorded test split (val when there is none) and lists the scored files in report.json.
+    `split_key` picks a fold (default: the single split or the first fold). Returns the output folder."""
     from zoo.training.losses import get_loss
 
-    model = load_model(model_path, compile=False)  # safe mode; a corrupt or foreign file is a one-line ModelFileError
-    h, w, c = model.input_shape[1:]
-    dcfg = data.DataConfig((h, w), c, cfg.get("mask_threshold", 0.5), cfg.get("mask_invert", False),
-                           cfg.get("fit", "resize"), input_normalization(cfg, model.name))
-    train, val, test = splits_from_config(cfg, data.find_pairs(cfg["data"]))
-    out = Path(out_dir or Path("tflite_models") / model.name)
-    run(model, out, train_pairs=train, eval_pairs=test or val, val_pairs=val if test else (), data_cfg=dcfg,
-        loss=get_loss(cfg.get("loss", "weighted_bce")), options=options, log=log)
+    recorded.check_files()
+    key = split_key if split_key is not None else recorded.first()[0]
+    split = recorded.splits[key]
+    model = load_model(recorded.model_path(key), compile=False)  # safe mode; a bad file is a one-line ModelFileError
+    eval_name, eval_pairs = split.evaluation()
+    record = {"run": str(recorded.path), "fold": key or None, "eval_split": eval_name,
+              "split_source": recorded.split_note or "split.json"}
+    out = Path(out_dir) if out_dir else DEFAULT_EXPORT_DIR / model.name
+    run(model, out, train_pairs=split.train, eval_pairs=eval_pairs, val_pairs=split.val if eval_name == "test" else (),
+        data_cfg=recorded.data_config(), loss=get_loss(recorded.config.loss, **recorded.config.loss_args),
+        options=options, log=log, record=record)
+    if recorded.split_note:
+        log(f"note: {recorded.split_note}")
     return out
 
 
-def markdown_report(report: dict) -> str:
-    """The report as a Markdown table a person reads before flashing."""
-    h, w, c = report["input_shape"]
-    lines = [f"# {report['model']} at {h}x{w}x{c}: float vs compressed", "",
-             f"Scores pooled over all pixels of {report['eval_images']} held-out images (threshold 0.5). "
-             f"Latency: LiteRT, batch 1, {report['threads']} threads, median of 20 runs on this machine.", "",
-             input_line(report.get("input_normalization")), "",
-             "| variant | file | bytes | gzip bytes | Dice | IoU | precision | recall | latency ms | TFLM arena | Edge TPU ops |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for name, v in report["variants"].items():
-        s = v["scores"]
-        arena = v.get("tflm", {}).get("arena_bytes", "")
-        tpu = v.get("edgetpu")
-        tpu_text = f"{tpu['mapped']}/{tpu['ops']}" if tpu else ""
-        lines.append(f"| {name} | {v.get('file', '')} | {v.get('bytes', '')} | {v.get('gzip_bytes', '')} | {s['f1']:.4f} | "
-                     f"{s['iou']:.4f} | {s['precision']:.4f} | {s['recall']:.4f} | {v.get('latency_ms', '')} | {arena} | {tpu_text} |")
-    if "val_dice_per_epoch" in report.get("qat", {}):
-        q = report["qat"]
-        lines += ["", f"QAT fine-tuning: validation Dice per epoch {q['val_dice_per_epoch']} (epoch 0 = ranges "
-                      f"calibrated, not yet trained); kept epoch {q['kept_epoch']}."]
-    if "int8_dice_drop_points" in report:
-        lines += ["", f"INT8 Dice minus float Dice: {-report['int8_dice_drop_points']:+.2f} points."]
-    for name, v in report["variants"].items():
-        if "tflm" in v and "arena_bytes" in v["tflm"]:
-            t = v["tflm"]
-            lines.append(f"TFLite-Micro ({name}): arena {t['arena_bytes']} B (budget {t['ram_budget']}: "
-                         f"{'fits' if t['fits_ram'] else 'does NOT fit'}), flash {t['flash_bytes']} B (budget "
-                         f"{t['flash_budget']}: {'fits' if t['fits_flash'] else 'does NOT fit'}), output vs LiteRT "
-                         f"reference kernels: {t['max_diff_vs_litert_ref']} steps.")
-        if "edgetpu" in v:
-            e = v["edgetpu"]
-            lines.append(f"Edge TPU ({name}): {e['mapped']} of {e['ops']} ops on the TPU; first CPU fallback: "
-                         f"{e['first_fallback'] or 'none'}; compiler: {e.get('reason') or e.get('log')}.")
-    if "tiling" in report:
-        lines += tiling.markdown_lines(report["tiling"])
-    if "pruning" in report:
-        lines.append(f"Pruning: overall kernel sparsity {report['pruning']['overall_sparsity']:.1%} "
-                     "(sparsity shrinks the gzip size, not the raw file).")
-    if "onnx" in report:
-        lines.append(f"ONNX: {report['onnx']['bytes']} bytes, max |ONNX - Keras| = {report['onnx']['max_abs_diff']:.2e}.")
-    return "\n".join(lines) + "\n"
+def deploy_model_file(model_path, data_root, options: DeployOptions, out_dir=None, *, mask_invert: bool = False,
+                      mask_threshold: float | None = None, log=print) -> Path:
+    """Deploy a bare `.keras` file on a dataset folder: the pairs the data check keeps, split as train.py's
+    defaults split them (a `RunConfig` with this data), input normalisation from the registry for a zoo
+    model name. Returns the output folder."""
+    import dataclasses as dc
 
+    import zoo
+    from zoo.training.losses import get_loss
+    from zoo.training.run import RunConfig, usable_pairs
 
-def input_line(normalization) -> str:
-    """What the firmware feeds the model, in one sentence."""
-    if not normalization:
-        return "Input: RGB (or grey) pixels scaled to [0, 1] (x = p / 255 for 8-bit), then the model's input quantization."
-    return (f"Input: x = (p / 255 - mean) / std per channel with mean {tuple(normalization['mean'])} and std "
-            f"{tuple(normalization['std'])} (as in training), then the model's input quantization.")
-
-
-def save_predictions_png(path: Path, x, y, float_prob, q_prob, q_name: str, rows: int = 3) -> None:
-    """Input, truth, float and quantized predictions side by side for the first `rows` images."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = min(rows, len(x))
-    fig, axes = plt.subplots(rows, 4, figsize=(10, 2.6 * rows), squeeze=False)
-    for r in range(rows):
-        panels = [(x[r].squeeze(), "input"), (y[r, ..., 0], "truth"),
-                  (float_prob[r, ..., 0] > 0.5, "float"), (q_prob[r, ..., 0] > 0.5, q_name)]
-        for ax, (img, title) in zip(axes[r], panels):
-            ax.imshow(img, cmap=None if img.ndim == 3 else "gray", vmin=0, vmax=1)
-            ax.set_title(title)
-            ax.axis("off")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=80)
-    plt.close(fig)
+    model = load_model(model_path, compile=False)
+    h, w, c = model.input_shape[1:]
+    known = model.name in zoo.list_models()
+    cfg = dc.replace(RunConfig(), data=str(data_root), image_size=(h, w), channels=c, mask_invert=mask_invert,
+                     mask_threshold=RunConfig.mask_threshold if mask_threshold is None else mask_threshold,
+                     input_normalization=zoo.get_model_info(model.name).get("input_normalization") if known else None)
+    split = cfg.make_splits(usable_pairs(cfg, log=log))[""]
+    eval_name, eval_pairs = split.evaluation()
+    record = {"run": None, "model_file": str(model_path), "eval_split": eval_name,
+              "split_source": f"the data check's usable pairs of {data_root}, split with seed {cfg.seed}"}
+    out = Path(out_dir) if out_dir else DEFAULT_EXPORT_DIR / model.name
+    run(model, out, train_pairs=split.train, eval_pairs=eval_pairs, val_pairs=split.val if eval_name == "test" else (),
+        data_cfg=cfg.data_config(), loss=get_loss(cfg.loss), options=options, log=log, record=record)
+    return out

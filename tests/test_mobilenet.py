@@ -175,10 +175,9 @@ def test_normalisation_is_applied_in_the_dataset_and_recorded(sample_data):
     cfg, _ = train.parse_args(["--model", "unet_mobilenetv3"])
     assert cfg.input_normalization == mobilenetv3.INPUT_NORMALIZATION
     assert train.parse_args(["--model", "unet"])[0].input_normalization is None
-    from deploy.pipeline import input_line, input_normalization
+    from deploy.pipeline import input_line
 
-    assert input_normalization({}, "deeplabv3plus_mobilenetv3") == mobilenetv3.INPUT_NORMALIZATION  # bare .keras
-    assert input_normalization({"input_normalization": None}, "unet_mobilenetv3") is None  # the run's record wins
+    assert zoo.get_model_info("deeplabv3plus_mobilenetv3")["input_normalization"] == mobilenetv3.INPUT_NORMALIZATION
     assert "(0.5, 0.5, 0.5)" in input_line(mobilenetv3.INPUT_NORMALIZATION) and "[0, 1]" in input_line(None)
 
 
@@ -196,8 +195,9 @@ def test_few_training_steps_on_kvasir_lower_the_loss():
 
 
 def test_list_models_shows_macs_beside_paper(monkeypatch):
-    monkeypatch.setattr(zoo, "list_models", lambda pattern="*": ["deeplabv3plus_mobilenetv3"])
-    table = train.list_models_table()
+    from zoo.models.complexity import models_table
+
+    table = models_table("deeplabv3plus_mobilenetv3")
     row = [line for line in table.splitlines() if line.startswith("deeplabv3plus_mobilenetv3")][0]
     assert "3.2124M" in row and "1.576G" in row and "1.623G" in row and "288x384x3" in row
 

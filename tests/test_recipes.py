@@ -20,8 +20,7 @@ SAMPLE = ["--data", str(SAMPLE_DATA)]
 
 
 def _problems(name):
-    return recipes.recipe_problems(recipes.read_recipe(name), train.build_parser(), train.RunConfig,
-                                   range_check=lambda cfg: train.check_ranges(train._Raise(), cfg))
+    return recipes.recipe_problems(recipes.read_recipe(name), train.build_parser())
 
 
 def test_the_five_paper_recipes_exist():

@@ -4,7 +4,6 @@ checkpoint; Ctrl-C or SIGKILL loses at most the current epoch and `--resume` con
 state, epoch counter and TensorBoard steps intact; files are written atomically; model files load in
 Keras safe mode. The bad-input corpus is generated here."""
 import csv
-import dataclasses
 import json
 import os
 import shutil
@@ -22,6 +21,7 @@ import tf_keras as keras
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import train
+from zoo.training.run import RunConfig
 import zoo
 from conftest import ROOT, SAMPLE_DATA, shared_dataset
 from zoo.training import data, callbacks, validate
@@ -248,8 +248,8 @@ def test_real_datasets_validate_clean_and_fast(name, invert):
 
 def _fake_run(folder, **changes):
     folder.mkdir(parents=True)
-    cfg = train.RunConfig(data=str(SAMPLE_DATA), **changes)
-    (folder / "config.json").write_text(json.dumps(dataclasses.asdict(cfg)))
+    cfg = RunConfig(data=str(SAMPLE_DATA), **changes)
+    (folder / "config.json").write_text(cfg.to_json())
     (folder / "keep.txt").write_text("user's file")
     return folder
 
@@ -266,7 +266,7 @@ def _fake_run(folder, **changes):
     (["--val-fraction", "0.5", "--test-fraction", "0.5"], "leaves no training data"),
     (["--mask-threshold", "2"], "--mask-threshold is a fraction of full scale"),
     (["--epochs", "0"], "--epochs and --batch-size must be at least 1"),
-    (["--resume", "RUNS/nowhere"], "--resume RUNS/nowhere: no config.json there"),
+    (["--resume", "RUNS/nowhere"], "--resume: RUNS/nowhere/config.json: not found (not a train.py run folder)"),
     (["--resume", "RUNS/old", "--model", "unet"], "--model conflicts with --resume"),
     (["--resume", "RUNS/old", "--no-augment"], "--no-augment conflicts with --resume"),
     (["--resume", "RUNS/old", "--overwrite"], "--overwrite conflicts with --resume"),

@@ -77,3 +77,31 @@ def layer_macs(layer) -> int:
 def count_macs(model) -> int:
     """Multiply-accumulates of the convolutions and dense layers of `model` for one input (thop's convention)."""
     return sum(layer_macs(layer) for layer in model.layers)
+
+
+def models_table(pattern: str | None = None) -> str:
+    """`train.py --list-models`: name, parameters, FLOPs and MACs at the paper's input size, beside the
+    paper's figures. Without `pattern`, the papers' named models; with one (wildcards), every matching model,
+    encoder x decoder pairs included (built at 256x256 when no paper gives a size)."""
+    from zoo.models.registry import build_model, get_model_info, list_models
+
+    names = list_models(pattern) if pattern else list_models(pairs=False)
+    if not names:
+        return f"no model matches {pattern!r} (see python train.py --list-models '*')"
+    rows = [f"{'model':32s}{'input':>12s}{'params':>11s}{'trainable':>11s}{'paper':>11s}{'FLOPs':>9s}{'paper':>9s}"
+            f"{'MACs':>9s}{'paper':>9s}"]
+    for name in names:
+        info = get_model_info(name)
+        shape = tuple(info.get("input_shape", (512, 512, 3) if not pattern else (256, 256, 3)))
+        m = build_model(name, input_shape=shape)
+        trainable = int(sum(np.prod(w.shape) for w in m.trainable_weights))
+        paper_p = f"{info['params'] / 1e6:.4f}M" if "params" in info else "-"
+        paper_f = f"{info['flops'] / 1e9:.1f}B" if "flops" in info else "-"
+        paper_m = f"{info['macs'] / 1e9:.3f}G" if "macs" in info else "-"
+        rows.append(f"{name:32s}{'x'.join(map(str, shape)):>12s}{m.count_params() / 1e6:>10.4f}M"
+                    f"{trainable / 1e6:>10.4f}M{paper_p:>11s}{count_flops(m) / 1e9:>8.1f}B{paper_f:>9s}"
+                    f"{count_macs(m) / 1e9:>8.3f}G{paper_m:>9s}")
+        keras.backend.clear_session()
+    return "\n".join(rows) + ("\nparams: all weights incl. BatchNorm statistics; trainable: what PyTorch papers count. "
+                              "FLOPs count multiplications and additions separately (paper 002); MACs count conv and "
+                              "dense multiply-accumulates (papers 000, 003, 004 call these 'GFLOPs').")

@@ -38,8 +38,7 @@ DICT_FLAGS = {"model_args": "model_arg", "loss_args": "loss_arg"}  # dict settin
 class RecipeError(ValueError):
     """One problem in one recipe: `str()` is a one-line message naming the file and the key.
 
-    `name` is the identifier at fault (an unknown model, loss or setting), so callers can tell
-    problems caused by names another branch adds from real mistakes."""
+    `name` is the identifier at fault (an unknown model, loss or setting)."""
 
     def __init__(self, path, key: str, message: str, name: str | None = None):
         self.path, self.key, self.name = Path(path), key, name
@@ -157,14 +156,14 @@ def read_recipe(name_or_path: str, folder: Path = RECIPES_DIR) -> Recipe:
 
 # --- checking the values against train.py's flags and the live catalogues -----------------------
 
-def recipe_problems(recipe: Recipe, parser, run_config_cls, range_check=None) -> list[RecipeError]:
+def recipe_problems(recipe: Recipe, parser) -> list[RecipeError]:
     """Every problem of a recipe's values: unknown settings, wrong types, names the model registry, the
-    loss catalogue or the parser's choices do not know, builder arguments the model does not take.
+    loss catalogue or the parser's choices do not know, builder arguments the model does not take, and
+    numbers a run refuses (`RunConfig.check`: epochs < 1, fractions, folds), checked once names and types pass.
 
-    `parser` is train.py's argparse parser (its flags, types and choices are the reference) and
-    `run_config_cls` its RunConfig dataclass (the settings a run records); `range_check(cfg)` raises
-    ValueError for numbers train.py refuses (epochs < 1, fractions, folds), checked once names and types pass."""
+    `parser` is train.py's argparse parser (its flags, types and choices are the reference)."""
     import zoo
+    from zoo.training.run import RunConfig as run_config_cls
 
     fields = {f.name: f for f in dataclasses.fields(run_config_cls)}
     actions = {a.dest: a for a in parser._actions}  # noqa: SLF001 - argparse keeps no public list
@@ -214,10 +213,10 @@ def recipe_problems(recipe: Recipe, parser, run_config_cls, range_check=None) ->
                 get_loss(values.get("loss", run_config_cls.loss), **values["loss_args"])
             except (TypeError, ValueError) as e:
                 bad("loss_args", f"{' '.join(str(e).split())}")
-    if not problems and range_check is not None:
+    if not problems:
         values = {k: v for k, v in values.items() if k not in BOUND_TO and k != "image_size"}
         try:
-            range_check(dataclasses.replace(run_config_cls(), **values))
+            dataclasses.replace(run_config_cls(), **values).check()
         except ValueError as e:
             problems.append(RecipeError(recipe.path, "settings", str(e)))
     return problems
@@ -315,3 +314,68 @@ def summary_line(recipe: Recipe) -> str:
     v = recipe.values()
     folder = recipe.dataset["folder"] or f"(--data: {recipe.dataset['name']})"
     return f"{recipe.name:24s}{str(v.get('model', '-')):28s}{str(v.get('loss', '-')):14s}{folder:26s}{recipe.title}"
+
+
+# --- train.py's --recipe and --list-recipes ------------------------------------------------------
+
+def load_recipe(name: str, parser) -> Recipe:
+    """A recipe checked against train.py's `parser` and the live catalogues; raises its first RecipeError
+    (one line naming the file and the key) or ValueError (unknown name)."""
+    recipe = read_recipe(name)
+    problems = recipe_problems(recipe, parser)
+    if problems:
+        raise problems[0]
+    return recipe
+
+
+def apply_recipe(parser, args, argv, warn=print):
+    """Parse `argv` again with the recipe `args.recipe` as defaults, so that every flag given wins; settings
+    bound to the model (model_args, encoder_weights) or loss (loss_args) apply only while those keep the
+    recipe's. Returns (recipe, args); problems are `parser.error` lines."""
+    try:
+        recipe = load_recipe(args.recipe, parser)
+    except ValueError as e:
+        parser.error(f"--recipe: {e}")
+    try:
+        data, missing = str(dataset_path(recipe)), None
+    except RecipeError as e:
+        data, missing = None, str(e)
+    parser.set_defaults(**as_flag_defaults(recipe), data=data)
+    args = parser.parse_args(argv)
+    if args.data is None:
+        parser.error(missing)
+    bound, dropped = bound_flags(recipe, args)
+    for dest, value in bound.items():
+        setattr(args, dest, value)
+    for note in dropped:
+        warn(f"recipe {recipe.name}: not using its {note}")
+    return recipe, args
+
+
+def recipe_record(recipe: Recipe, cfg) -> dict:
+    """What config.json keeps of a recipe: its name and file, its values (data resolved) and the settings
+    the flags changed, with the values the run (`cfg`, a RunConfig) used."""
+    import json
+
+    values = recipe.values()
+    if "image_size" in values:
+        size = values["image_size"]
+        values["image_size"] = [size, size] if isinstance(size, int) else list(size)
+    try:
+        values["data"] = str(dataset_path(recipe))
+    except RecipeError:
+        values["data"] = None
+    used = json.loads(cfg.to_json())  # tuples as lists, as config.json has them
+    overridden = {k: used.get(k) for k, v in values.items() if used.get(k) != v}
+    return {"name": recipe.name, "file": display_path(recipe.path), "values": values, "overridden": overridden}
+
+
+def list_recipes_table(parser) -> str:
+    """One row per recipe; recipes this checkout cannot run say why."""
+    rows = [f"{'recipe':24s}{'model':28s}{'loss':14s}{'dataset (../shared/data)':26s}paper"]
+    for name in list_recipes():
+        try:
+            rows.append(summary_line(load_recipe(name, parser)))
+        except ValueError as e:
+            rows.append(f"{name:24s}not runnable here: {e}")
+    return "\n".join(rows) + "\nrun one with: python train.py --recipe NAME [flags that override it]"
