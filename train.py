@@ -259,6 +259,9 @@ def main(argv=None) -> int:
         print(f"\ninterrupted: finished epochs are kept; continue with: python train.py --resume {run_dir}",
               file=sys.stderr)
         return 130
+    finally:
+        if chief:
+            run.release_lock(run_dir)
     if not chief:
         print(f"worker done; the chief wrote the run to {run_dir}")
         return 0

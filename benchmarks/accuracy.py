@@ -92,11 +92,11 @@ def train_budgeted(a, train_pairs, cfg: data.DataConfig, loss, seed: int):
 
 def compress_and_score(a, model, train_pairs, test_pairs, cfg, loss, quantize) -> dict:
     """`deploy.pipeline.run` into a scratch folder: {variant: {"scores", "bytes"}} for float, fp32, int8, qat."""
-    options = options.DeployOptions(quantize=quantize, finetune_epochs=a.qat_epochs, calibration_images=a.qat_images,
-                                     threads=a.threads)
+    settings = options.DeployOptions(quantize=quantize, finetune_epochs=a.qat_epochs, calibration_images=a.qat_images,
+                                      threads=a.threads)
     with tempfile.TemporaryDirectory() as tmp:
         report = pipeline.run(model, tmp, train_pairs=train_pairs[:a.qat_images], eval_pairs=test_pairs, data_cfg=cfg,
-                              loss=loss, options=options, log=lambda *_: None)
+                              loss=loss, options=settings, log=lambda *_: None)
     return report["variants"]
 
 
@@ -263,7 +263,7 @@ def main(argv=None) -> int:
     common.check_finite_positive(rows, [11, 12, 13])
     common.check_finite_positive(rows, [*range(3, 11), 14, 15], positive=False)
     common.check_finite_positive(folds, range(3, 9), positive=False)
-    plot(rows, folds, Path(a.out) / f"{NAME}.png")
+    plot(rows, folds, Path(a.output) / f"{NAME}.png")
     intro = (f"Datasets: {a.model} (width {a.width:g}) at {a.image_size}x{a.image_size}, loss {a.loss}, Adam {a.lr:g}, batch {a.batch_size}, "
              f"budget {a.epochs} epochs or {a.minutes:g} min each (whichever first), split 70/10/20 by seed {a.seed}"
              f"{f', first {a.max_images} pairs' if a.max_images else ''}; PTQ calibrated and QAT fine-tuned "
@@ -278,7 +278,7 @@ def main(argv=None) -> int:
     if folds:
         table += f"\n{fold_intro}\n\n" + common.markdown_table(FOLD_HEADERS, folds)
     reading = dataset_reading(rows) + " " + fold_reading(folds, a) + (" Toy run: not a measurement." if a.toy else "")
-    common.write_result(a.out, NAME, "Accuracy and compression on real data", argv, intro, table, reading, a.threads)
+    common.write_result(a.output, NAME, "Accuracy and compression on real data", argv, intro, table, reading, a.threads)
     return 0
 
 

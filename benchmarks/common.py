@@ -189,9 +189,9 @@ def display_path(path) -> str:
 
 
 def base_parser(doc: str) -> argparse.ArgumentParser:
-    """An argparse parser with the benchmarks' shared options (`--out`, `--toy`, `--threads`)."""
+    """An argparse parser with the benchmarks' shared options (`--output`, `--toy`, `--threads`)."""
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default=str(RESULTS_DIR), help="results folder (default benchmarks/results)")
+    p.add_argument("--output", default=str(RESULTS_DIR), help="results folder (default benchmarks/results)")
     p.add_argument("--toy", action="store_true", help="tiny preset for the tests: seconds, not minutes")
     p.add_argument("--threads", type=int, default=2, help="LiteRT and TensorFlow threads (default 2)")
     return p

@@ -101,7 +101,7 @@ def main(argv=None) -> int:
                               warmup_steps=math.ceil(len(pairs) / a.batch_size))
     rows = table_rows(rates)
     common.check_finite_positive(rows, [1, 2, 3, 4])
-    plot(rows, Path(a.out) / f"{NAME}.png")
+    plot(rows, Path(a.output) / f"{NAME}.png")
     default = rows[1][2]
     intro = (f"{a.model} (width {a.width:g}), float32, {a.image_size}x{a.image_size}, batch {a.batch_size}, "
              f"{len(pairs)} pairs of `{common.display_path(a.data)}`; {a.rounds} rounds x {a.steps} steps per source "
@@ -110,7 +110,7 @@ def main(argv=None) -> int:
                f"(x{default:.2f}); decoding every epoch gives x{rows[2][2]:.2f}"
                + ("." if rows[2][2] >= TARGET else " (decode + augmentation on the same 2 cores as training).")
                + (" Toy run: not a measurement." if a.toy else ""))
-    common.write_result(a.out, NAME, "Input pipeline: real pipeline vs in-memory tensors", argv, intro,
+    common.write_result(a.output, NAME, "Input pipeline: real pipeline vs in-memory tensors", argv, intro,
                         common.markdown_table(HEADERS, rows), reading, a.threads)
     return 0
 

@@ -43,9 +43,9 @@ TFLM_SCRIPT = ("import sys; sys.path.insert(0, sys.argv[1]); from deploy import 
 
 
 def parse_models(items, default_scale: float) -> list[tuple[str, float]]:
-    """`name` or `name=scale` items as (name, scale); no items means every registered model."""
+    """`name` or `name=scale` items as (name, scale); no items means every paper's named model (not the pairs)."""
     out = []
-    for item in items or zoo.list_models():
+    for item in items or zoo.list_models(pairs=False):
         name, _, scale = item.partition("=")
         if name not in zoo.list_models():
             raise common.BenchmarkError(zoo.models.registry.unknown_model_message(name))
@@ -148,7 +148,8 @@ def plot(rows, path) -> None:
 
 def main(argv=None) -> int:
     p = common.base_parser(__doc__)
-    p.add_argument("--models", nargs="*", help="model names, optionally name=scale (default: every model)")
+    p.add_argument("--models", nargs="*",
+                   help="model names, optionally name=scale (default: every paper's named model)")
     p.add_argument("--scale", type=float, default=0.25, help="input-size factor for latency (default 0.25)")
     p.add_argument("--runs", type=int, default=10, help="timed LiteRT runs per file (median)")
     p.add_argument("--warmup", type=int, default=2)
@@ -167,7 +168,7 @@ def main(argv=None) -> int:
     for r in rows:
         r[12], r[14] = 100 * r[11] / peak, 100 * r[13] / peak
     common.check_finite_positive(rows, [2, 4, 6, 9, 10, 11, 13, 15, 16])
-    out = Path(a.out)
+    out = Path(a.output)
     plot(rows, out / f"{NAME}.png")
     intro = (f"LiteRT batch 1, {a.threads} threads, median of {a.runs} runs after {a.warmup} warm-up. Params, "
              f"GFLOPs (multiplications and additions separately, paper 002) and GMACs (conv/dense multiply-accumulates, "

@@ -101,10 +101,10 @@ def main(argv=None) -> int:
     except ValueError as e:
         raise common.BenchmarkError(f"{a.model}: {' '.join(str(e).split())}") from None
     common.check_finite_positive(rows, range(2, 9))
-    plot(rows, a, Path(a.out) / f"{NAME}.png")
+    plot(rows, a, Path(a.output) / f"{NAME}.png")
     intro = (f"{a.model} (width {a.width:g}), float32 TensorFlow/Keras, {a.threads} threads; train = one "
              f"`train_on_batch` (Adam, BCE), inference = one `predict_on_batch`; median of {a.repeats} after 2 warm-up calls.")
-    common.write_result(a.out, NAME, "Scaling: time against input size and batch", argv, intro,
+    common.write_result(a.output, NAME, "Scaling: time against input size and batch", argv, intro,
                         common.markdown_table(HEADERS, rows), reading(rows, a), a.threads)
     return 0
 

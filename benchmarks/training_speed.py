@@ -71,7 +71,8 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--data", default=str(ROOT / "data" / "sample_microplastics"))
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "training_speed.md"))
+    p.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "training_speed.md"),
+                   help="the Markdown table's file (default benchmarks/results/training_speed.md)")
     a = p.parse_args(argv)
 
     memory, disk = memory_and_disk_datasets(data.find_pairs(a.data), a.image_size, a.batch_size)
@@ -108,9 +109,9 @@ def main(argv=None):
               f"Median of {a.repeats} x {a.steps} steps after a warm-up; ratio = rate / float32 in-memory rate.\n\n"
               "| setting | images/s | ratio |\n|---|---:|---:|\n")
     table = header + "".join(f"| {label} | {rate:.2f} | {ratio:.2f} |\n" for label, rate, ratio in rows)
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(table)
-    print(f"\nwritten to {a.out}")
+    Path(a.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.output).write_text(table)
+    print(f"\nwritten to {a.output}")
     return 0
 
 

@@ -1,4 +1,10 @@
-"""Compression that needs training: magnitude pruning and quantization-aware training (tfmot)."""
+"""Compression that needs training: magnitude pruning and quantization-aware training (tfmot).
+
+Both fine-tune with `fine_tune`: Adam at `lr` unless given another `optimizer`, a name from
+`zoo.training.loop.OPTIMIZERS` (built at `lr`) or a Keras optimizer instance (used as given; build one
+per call). `python -m deploy` uses the defaults; paper 001's grid (`zoo.tools.grid`) passes each cell's
+optimizer and loss.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -23,32 +29,56 @@ def pruning_schedule(kind: str, target: float, *, begin_step: int, end_step: int
     raise ValueError(f"unknown pruning schedule {kind!r}; choose from {', '.join(PRUNE_SCHEDULES)}")
 
 
-def fine_tune(model, train_ds, epochs, loss, lr, callbacks=()):
-    """Compile `model` with Adam(lr), `loss` and the zoo's metrics, and train it quietly for `epochs`."""
+def pruning_end_step(steps: int, frequency: int) -> int:
+    """The last mask update within `steps` training steps (a multiple of `frequency`), so that the schedule's
+    final sparsity is reached by the end of fine-tuning."""
+    return max(frequency, (steps - 1) // frequency * frequency)
+
+
+def make_optimizer(optimizer="adam", lr=1e-4):
+    """A Keras optimizer instance as given, or one by name (`zoo.training.loop.OPTIMIZERS`) at `lr`."""
+    if isinstance(optimizer, str):
+        from zoo.training.loop import make_optimizer as by_name
+
+        return by_name(optimizer, lr)
+    return optimizer
+
+
+def fine_tune(model, train_ds, epochs, loss, lr=1e-4, callbacks=(), *, optimizer="adam", run_eagerly=False):
+    """Compile `model` with `optimizer` (a name, built at `lr`, or a Keras optimizer instance), `loss` (a loss
+    or its name in `zoo.training.losses`) and the zoo's metrics, and train it quietly for `epochs`."""
+    from zoo.training.losses import get_loss
     from zoo.training.metrics import default_metrics
 
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=default_metrics())
+    model.compile(optimizer=make_optimizer(optimizer, lr), loss=get_loss(loss) if isinstance(loss, str) else loss,
+                  metrics=default_metrics(), run_eagerly=run_eagerly)
     model.fit(train_ds, epochs=epochs, callbacks=list(callbacks), verbose=0)
     return model
 
 
-def prune(model, train_ds, loss, *, sparsity=0.5, schedule="polynomial", epochs=2, lr=1e-4, frequency=None,
-          m_by_n: tuple[int, int] | None = None, log_dir: str | None = None):
-    """Magnitude-prune `model` while fine-tuning on `train_ds`, then strip the pruning wrappers.
+def prune(model, train_ds, loss, *, sparsity=0.5, schedule="polynomial", initial_sparsity=0.0, epochs=2, lr=1e-4,
+          optimizer="adam", frequency=None, m_by_n: tuple[int, int] | None = None, log_dir: str | None = None,
+          run_eagerly=False):
+    """Magnitude-prune a copy of `model` while fine-tuning on `train_ds`, then strip the pruning wrappers.
 
-    `m_by_n=(2, 4)` gives tfmot's structured 2:4 sparsity instead (the schedule is then ignored).
+    The schedule (`pruning_schedule`: `constant`, or `polynomial` from `initial_sparsity` to `sparsity`) updates
+    the masks every `frequency` steps (default: a tenth of the steps, at most 100) up to the last update within
+    `epochs` (`pruning_end_step`). `m_by_n=(2, 4)` gives tfmot's structured 2:4 sparsity instead (the schedule
+    is then ignored). `model` itself is left unchanged (tfmot wraps the layers of the model it is given in place).
     Returns (stripped model, {layer: sparsity of its kernel}).
     """
     steps = epochs * int(train_ds.cardinality().numpy())
     freq = frequency or max(1, min(100, steps // 10))
     kwargs = {"sparsity_m_by_n": m_by_n} if m_by_n else {
-        "pruning_schedule": pruning_schedule(schedule, sparsity, begin_step=0, end_step=max(1, steps - freq),
-                                             frequency=freq)}
-    wrapped = sparsity_api.prune_low_magnitude(model, **kwargs)
+        "pruning_schedule": pruning_schedule(schedule, sparsity, initial=initial_sparsity, begin_step=0,
+                                             end_step=pruning_end_step(steps, freq), frequency=freq)}
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    wrapped = sparsity_api.prune_low_magnitude(copy, **kwargs)
     callbacks = [sparsity_api.UpdatePruningStep()]
     if log_dir:
         callbacks.append(sparsity_api.PruningSummaries(log_dir=log_dir))
-    fine_tune(wrapped, train_ds, epochs, loss, lr, callbacks)
+    fine_tune(wrapped, train_ds, epochs, loss, lr, callbacks, optimizer=optimizer, run_eagerly=run_eagerly)
     stripped = sparsity_api.strip_pruning(wrapped)
     return stripped, layer_sparsity(stripped)
 
@@ -59,8 +89,8 @@ def layer_sparsity(model) -> dict[str, float]:
             if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))}
 
 
-def quantization_aware(model, train_ds, loss, *, epochs=2, lr=1e-4, preserve_sparsity=False, calibration=None,
-                       val_data=None):
+def quantization_aware(model, train_ds, loss, *, epochs=2, lr=1e-4, optimizer="adam", preserve_sparsity=False,
+                       calibration=None, val_data=None, run_eagerly=False):
     """Fine-tune `model` with fake-quant wrappers (`zoo.models.quantization.quantize_model`), ready for int8 conversion.
 
     Activation ranges are first calibrated on `calibration` (input batches; default: 4 batches of `train_ds`),
@@ -68,6 +98,7 @@ def quantization_aware(model, train_ds, loss, *, epochs=2, lr=1e-4, preserve_spa
     (x, y arrays) the weights of the epoch with the best pooled Dice on it are kept, the calibrated start
     counting as epoch 0, so a short fine-tune never hands back a model worse on validation than PTQ's.
     `preserve_sparsity=True` uses tfmot's prune-preserving scheme so a pruned model keeps its zeros.
+    `optimizer` and `lr` as in `fine_tune`.
     Returns (QAT model, {"val_dice_per_epoch": [...], "kept_epoch": k}).
     """
     from zoo.models.quantization import calibrate_ranges, quantize_model
@@ -76,12 +107,13 @@ def quantization_aware(model, train_ds, loss, *, epochs=2, lr=1e-4, preserve_spa
     qat = quantize_model(model, scheme)
     calibrate_ranges(qat, calibration if calibration is not None else [batch[0] for batch in train_ds.take(4)])
     if val_data is None:
-        return fine_tune(qat, train_ds, epochs, loss, lr), {"kept_epoch": epochs}
+        return fine_tune(qat, train_ds, epochs, loss, lr, optimizer=optimizer, run_eagerly=run_eagerly), \
+            {"kept_epoch": epochs}
 
     keep_best = KeepBestDice(*val_data)
     keep_best.set_model(qat)
     keep_best.on_epoch_end(-1)  # the calibrated start is epoch 0
-    fine_tune(qat, train_ds, epochs, loss, lr, [keep_best])
+    fine_tune(qat, train_ds, epochs, loss, lr, [keep_best], optimizer=optimizer, run_eagerly=run_eagerly)
     qat.set_weights(keep_best.best_weights)
     return qat, {"val_dice_per_epoch": keep_best.history, "kept_epoch": keep_best.best_epoch}
 

@@ -1,9 +1,9 @@
 """Keras -> TFLite conversion in a closed set of modes, and a LiteRT runner that hides int8 I/O.
 
-Modes: `fp32`, `fp16` (float16 weights), `dynamic` (int8 weights, float activations), `int8`
-(full integer with a representative dataset, int8 input and output) and `qat` (a model trained with
-fake-quant wrappers, converted to full integer with int8 input and output). Every model is exported
-at batch 1 with static shapes, as microcontrollers and the Edge TPU need.
+Modes (the table `deploy.formats.MODES`): `fp32`, `float16` (float16 weights), `dynamic` (int8 weights,
+float activations), `int8` (full integer with a representative dataset, int8 input and output) and `qat`
+(a model trained with fake-quant wrappers, converted to full integer with int8 input and output). Every
+model is exported at batch 1 with static shapes, as microcontrollers and the Edge TPU need.
 """
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ import re
 import numpy as np
 import tensorflow as tf
 
-MODES = ("fp32", "fp16", "dynamic", "int8", "qat")
-INT8_MODES = ("int8", "qat")
+from deploy import formats
+
+MODES = tuple(formats.MODES)
+INT8_MODES = formats.INT8_MODES
 
 
 class ConversionError(RuntimeError):
@@ -62,7 +64,7 @@ def to_tflite(model, mode: str, representative_data=None) -> bytes:
     conv = tf.lite.TFLiteConverter.from_concrete_functions([batch1_function(model)], root)
     if mode != "fp32":
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    if mode == "fp16":
+    if mode == "float16":
         conv.target_spec.supported_types = [tf.float16]
     if mode in INT8_MODES:
         samples = list(representative_data)

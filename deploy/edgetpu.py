@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from deploy.convert import list_ops
+from deploy.formats import TARGETS
 
 # Coral's "supported operations" table (TFLite builtin names).
 SUPPORTED_OPS = frozenset({
@@ -89,6 +90,6 @@ def compile_model(tflite_path: Path, out_dir: Path) -> dict:
     proc = subprocess.run([exe, "-s", "-o", str(out_dir), str(tflite_path)], capture_output=True, text=True)
     log_path = out_dir / f"{tflite_path.stem}_edgetpu.log"
     log_path.write_text(proc.stdout + proc.stderr)
-    compiled = out_dir / f"{tflite_path.stem}_edgetpu.tflite"
+    compiled = out_dir / (tflite_path.stem + TARGETS["edgetpu"].suffix)  # the compiler's own naming
     return {"compiled": proc.returncode == 0 and compiled.exists(), "log": str(log_path),
             "model": str(compiled) if compiled.exists() else None, "returncode": proc.returncode}

@@ -122,7 +122,8 @@ def run(model, out_dir, *, train_pairs, eval_pairs, data_cfg: data.DataConfig, l
     if int8_mode:
         export.to_c_array(converted[int8_mode], out_dir)
         report["c_array"] = {"source": "model_data.cc", "model": int8_mode}
-        drop = report["variants"]["keras_float"]["scores"]["f1"] - report["variants"][formats.variant_key(int8_mode)]["scores"]["f1"]
+        scores = report["variants"]
+        drop = scores["keras_float"]["scores"]["f1"] - scores[formats.variant_key(int8_mode)]["scores"]["f1"]
         report["int8_dice_drop_points"] = round(100 * drop, 2)
         if options.mcu_ram:  # tiled inference in an MCU RAM budget (deploy/tiling/)
             log(f"tiling {int8_mode} for a {options.mcu_ram} B arena")
@@ -145,11 +146,15 @@ def deploy_run(recorded, options: DeployOptions, out_dir=None, *, split_key: str
     exactly the recorded test split (val when there is none) and lists the scored files in report.json.
     `split_key` picks a fold (default: the single split or the first fold). Returns the output folder."""
     from zoo.training.losses import get_loss
+    from zoo.training.run import RunError
 
     recorded.check_files()
     key = split_key if split_key is not None else recorded.first()[0]
     split = recorded.splits[key]
     model = load_model(recorded.model_path(key), compile=False)  # safe mode; a bad file is a one-line ModelFileError
+    if tuple(model.input_shape[1:]) != recorded.config.input_shape():
+        raise RunError(f"{recorded.model_path(key)}: model input {tuple(model.input_shape[1:])} differs from the run's "
+                       f"recorded image_size and channels {recorded.config.input_shape()} in config.json")
     eval_name, eval_pairs = split.evaluation()
     record = {"run": str(recorded.path), "fold": key or None, "eval_split": eval_name,
               "split_source": recorded.split_note or "split.json"}

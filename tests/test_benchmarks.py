@@ -33,7 +33,7 @@ def assert_positive(rows, columns):
 
 def run_toy(module, tmp_path, *extra):
     out = tmp_path / "results"
-    assert module.main(["--toy", "--out", str(out), *extra]) == 0
+    assert module.main(["--toy", "--output", str(out), *extra]) == 0
     md, png = out / f"{module.NAME}.md", out / f"{module.NAME}.png"
     assert md.is_file() and png.is_file()
     assert matplotlib.image.imread(str(png)).shape[0] > 100

@@ -11,7 +11,7 @@ import tf_keras as keras
 import train
 import zoo
 from zoo.models.quantization import quantize_model
-from conftest import shared_dataset, small_kwargs
+from conftest import shared_dataset
 from deploy import compress, convert, edgetpu, export, tflm
 from deploy.options import DeployOptions
 from zoo.training.losses import get_loss
@@ -23,9 +23,9 @@ def _images(n=3, shape=(32, 32, 3), seed=0):
     return np.random.default_rng(seed).random((n, *shape), dtype=np.float32)
 
 
-@pytest.mark.parametrize("name", zoo.list_models())
+@pytest.mark.parametrize("name", zoo.list_models(pairs=False))  # the pairs: tests/test_matrix.py
 def test_every_model_converts_ptq_and_qat_int8(name):
-    model = zoo.build_model(name, input_shape=(32, 32, 3), **small_kwargs(name))  # the same graph and ops, smaller
+    model = zoo.get_model_entry(name).build_small(input_shape=(32, 32, 3))  # the same graph and ops, smaller
     x = _images()
     cal = [x[i:i + 1] for i in range(3)]
     for blob in (convert.to_tflite(model, "int8", cal),
@@ -53,7 +53,7 @@ def test_float_modes_match_keras():
     model = zoo.build_model("quarter_multiresunet", input_shape=(32, 32, 3))
     x = _images(1)
     ref = model.predict(x, verbose=0)
-    for mode, tol in (("fp32", 1e-5), ("fp16", 5e-3), ("dynamic", 0.1)):
+    for mode, tol in (("fp32", 1e-5), ("float16", 5e-3), ("dynamic", 0.1)):
         assert np.abs(convert.LiteRTModel(convert.to_tflite(model, mode))(x) - ref).max() < tol, mode
     with pytest.raises(ValueError, match="representative_data"):
         convert.to_tflite(model, "int8")
@@ -118,7 +118,9 @@ def test_pruning_reaches_target_sparsity_and_shrinks_gzip():
     y = (x[..., :1] > 0.7).astype(np.float32)
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
     before = len(gzip.compress(convert.to_tflite(model, "fp32")))
+    weights = model.get_weights()
     pruned, sparsity = compress.prune(model, ds, get_loss("bce"), sparsity=0.6, schedule="constant", epochs=2)
+    assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights()))  # a copy was pruned
     big = {k: v for k, v in sparsity.items() if k != "head_conv"}
     assert all(abs(v - 0.6) < 0.05 for v in big.values()), big
     assert not any("prune" in layer.name for layer in pruned.layers)  # wrappers stripped
@@ -126,6 +128,47 @@ def test_pruning_reaches_target_sparsity_and_shrinks_gzip():
     assert after < 0.75 * before
     two_four, s24 = compress.prune(model, ds, get_loss("bce"), m_by_n=(2, 4), epochs=1)
     assert abs(s24["stage0_mrb_m1_conv"] - 0.5) < 0.01  # 32 input channels: whole groups of 4
+
+
+def test_fine_tune_takes_the_optimizer_by_name_or_instance():
+    model = zoo.build_model("quarter_multiresunet", input_shape=(32, 32, 3))
+    x = _images(4)
+    ds = tf.data.Dataset.from_tensor_slices((x, (x[..., :1] > 0.7).astype(np.float32))).batch(4)
+    compress.fine_tune(model, ds, 1, get_loss("bce"))  # deploy's default: Adam at 1e-4
+    assert isinstance(model.optimizer, keras.optimizers.Adam)
+    assert float(model.optimizer.learning_rate) == pytest.approx(1e-4)
+    compress.fine_tune(model, ds, 1, "dice_bce", 3e-4, optimizer="rmsprop")  # names: a loss and an optimizer
+    assert isinstance(model.optimizer, keras.optimizers.RMSprop)
+    assert float(model.optimizer.learning_rate) == pytest.approx(3e-4)
+    sgd = keras.optimizers.SGD(0.01)
+    compress.fine_tune(model, ds, 1, get_loss("bce"), optimizer=sgd)
+    assert model.optimizer is sgd
+    assert compress.pruning_end_step(steps=25, frequency=10) == 20  # the last mask update reaches the target
+    assert compress.pruning_end_step(steps=4, frequency=1) == 3
+
+
+def test_one_vocabulary_for_modes_and_targets():
+    """One name per mode and target: the CLI value, the conversion mode, the file name and the report key."""
+    import argparse
+
+    from deploy import formats
+    from deploy.options import add_deploy_arguments, options_from_args
+
+    assert tuple(formats.MODES) == convert.MODES == ("fp32", "float16", "dynamic", "int8", "qat")
+    assert formats.QUANTIZE_CHOICES == ("float16", "dynamic", "int8", "qat")  # fp32 is always written
+    assert formats.INT8_MODES == convert.INT8_MODES == ("int8", "qat")
+    assert formats.TARGET_CHOICES == ("tflite", "onnx", "tflm", "edgetpu")
+    assert [t for t, f in formats.TARGETS.items() if f.int8] == ["tflm", "edgetpu"]
+    assert formats.file_name("unet_64x64", "float16") == "unet_64x64_float16.tflite"
+    assert formats.variant_key("float16") == "tflite_float16"
+    p = argparse.ArgumentParser()
+    add_deploy_arguments(p)
+    assert options_from_args(p.parse_args(["--quantize", "float16,qat"])).quantize == ("float16", "qat")
+    with pytest.raises(SystemExit):
+        p.parse_args(["--quantize", "fp16"])
+    with pytest.raises(ValueError, match="unknown quantization mode"):
+        formats.variant_key("fp16")
+    assert "| `float16` | `_float16.tflite` | no |" in formats.markdown()
 
 
 def test_int8_keeps_dice_on_real_nuclei(tmp_path):
@@ -146,7 +189,7 @@ def test_int8_keeps_dice_on_real_nuclei(tmp_path):
     # QAT starts from calibrated ranges (PTQ's function) and keeps the better of that start and its fine-tuned
     # epoch on the validation images. Its extra epoch of training may raise test Dice a lot (+18.6 points over a
     # weak float model in one run), which is training, not quantization; so only a loss is bounded. Before QAT
-    # kept the best epoch it landed 7.5 and 10.6 points below float in two runs.
+    # kept the best epoch it scored 7.5 and 10.6 points below float in two runs.
     history, kept = report["qat"]["val_dice_per_epoch"], report["qat"]["kept_epoch"]
     assert len(history) == 2 and history[kept] == max(history)
     qat_dice = v["tflite_qat"]["scores"]["f1"]
@@ -166,13 +209,15 @@ def test_deploy_cli_on_a_run_folder(tmp_path, sample_data):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     model.save(run_dir / "best.keras")
-    (run_dir / "config.json").write_text(json.dumps({"data": str(sample_data), "loss": "bce", "seed": 0,
+    (run_dir / "config.json").write_text(json.dumps({"model": "quarter_multiresunet", "data": str(sample_data),
+                                                     "image_size": [64, 64], "loss": "bce", "seed": 0,
                                                      "val_fraction": 0.1, "test_fraction": 0.2}))
     from deploy.__main__ import main
 
     assert main([str(run_dir), "--quantize", "int8", "--targets", "tflite,onnx", "--output", str(tmp_path / "o")]) == 0
     report = json.loads((tmp_path / "o" / "report.json").read_text())
     assert report["eval_images"] == 8 and set(report["variants"]) == {"keras_float", "tflite_fp32", "tflite_int8"}
+    assert "split rebuilt from the files now in" in report["split_source"]  # a record without split.json or pairs.json
     assert report["onnx"]["max_abs_diff"] < 1e-4
     with pytest.raises(SystemExit) as e:
         main([str(tmp_path / "nowhere.keras")])

@@ -19,7 +19,7 @@ MEAN = np.array(effnet.INPUT_NORMALIZATION["mean"], np.float32)
 STD = np.array(effnet.INPUT_NORMALIZATION["std"], np.float32)
 STAGE_OUTPUTS = {2: "block1a_project_bn", 4: "block2b_add", 8: "block3b_add", 16: "block5c_add",
                  32: "block7a_project_bn"}
-TINY = {"variant": (0.25, 0.1), "width": 0.25}  # 7 MBConv blocks: every layer type, a fraction of the cost
+TINY = dict(zoo.get_model_entry("efficientunetpp").small)  # the registry's tiny variant of the same graph
 
 
 def trainable(model) -> int:

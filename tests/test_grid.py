@@ -1,6 +1,6 @@
 """zoo.tools.grid: paper 001's optimizer x loss x compression grid -- reports, the fixed split, resuming
 after an interrupt, one-line errors. The default run trains one quick cell (base and pruned variants, no
-INT8 conversion: ~10-50 s depending on the machine's load); `-m slow` runs the issue's 2 x 2 x all variants."""
+INT8 conversion: ~10-50 s depending on the machine's load); `-m slow` runs 2 x 2 cells x all variants."""
 import csv
 import json
 import subprocess
@@ -14,7 +14,7 @@ ROOT = grid.ROOT
 
 
 def quick(tmp_path, *extra):
-    cfg, args = grid.parse_args(["--quick", "--out", str(tmp_path / "grid"), *extra])
+    cfg, args = grid.parse_args(["--quick", "--output", str(tmp_path / "grid"), *extra])
     return cfg, tmp_path / "grid"
 
 
@@ -125,7 +125,7 @@ def test_other_settings_in_the_same_folder_are_refused(tmp_path):
     (["--data", "/nonexistent"], "folder not found"),
 ])
 def test_bad_settings_are_one_line_exit_2(tmp_path, capsys, args, message):
-    assert grid.main(["--quick", "--out", str(tmp_path / "g"), *args]) == 2
+    assert grid.main(["--quick", "--output", str(tmp_path / "g"), *args]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
 
@@ -137,7 +137,7 @@ def test_full_preset_needs_data_and_has_the_papers_settings(tmp_path, capsys):
     assert (cfg.prune_initial, cfg.prune_final, cfg.prune_frequency) == (0.5, 0.9, 100)
     assert cfg.optimizers == ("adam", "nadam", "rmsprop", "adagrad")
     assert cfg.losses == ("bce", "dice_bce", "dice_focal", "jaccard_bce")
-    assert grid.main(["--out", str(tmp_path / "g")]) == 2
+    assert grid.main(["--output", str(tmp_path / "g")]) == 2
     assert "--data is required" in capsys.readouterr().err
     # Explicit flags override the preset.
     assert grid.parse_args(["--quick", "--epochs", "5"])[0].epochs == 5
@@ -159,11 +159,11 @@ def test_paper_table_lookup():
 
 
 @pytest.mark.slow
-def test_quick_grid_issue_command_two_by_two_all_variants(tmp_path):
-    """The issue's test: `--quick` over 2 optimizers x 2 losses x all four variants, as a user runs it (~5-10 min)."""
+def test_quick_grid_command_two_by_two_all_variants(tmp_path):
+    """`--quick` over 2 optimizers x 2 losses x all four variants, as a user runs it (~5-10 min)."""
     out = tmp_path / "grid"
     proc = subprocess.run([sys.executable, "-m", "zoo.tools.grid", "--quick", "--optimizers", "adam,rmsprop",
-                           "--losses", "bce,dice_bce", "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
+                           "--losses", "bce,dice_bce", "--output", str(out)], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     with open(out / "results.csv", newline="") as f:
         rows = list(csv.DictReader(f))

@@ -17,7 +17,7 @@ from zoo.tools import histograms
 
 # Half MultiResUNet's stage 1 feature convs (the stage Quarter drops) and one Res path conv.
 COLLAPSE = ["stage1_mrb_m1_conv", "stage1_mrb_m2_conv", "stage1_mrb_m3_conv", "respath0_2_conv3x3_conv"]
-TINY = {"filters": (8, 8, 8), "stem_filters": 8}
+TINY = dict(zoo.get_model_entry("half_multiresunet").small)  # the registry's tiny variant of the same graph
 
 
 @pytest.fixture(scope="module")

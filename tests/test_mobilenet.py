@@ -175,7 +175,7 @@ def test_normalisation_is_applied_in_the_dataset_and_recorded(sample_data):
     cfg, _ = train.parse_args(["--model", "unet_mobilenetv3"])
     assert cfg.input_normalization == mobilenetv3.INPUT_NORMALIZATION
     assert train.parse_args(["--model", "unet"])[0].input_normalization is None
-    from deploy.pipeline import input_line
+    from deploy.report import input_line
 
     assert zoo.get_model_info("deeplabv3plus_mobilenetv3")["input_normalization"] == mobilenetv3.INPUT_NORMALIZATION
     assert "(0.5, 0.5, 0.5)" in input_line(mobilenetv3.INPUT_NORMALIZATION) and "[0, 1]" in input_line(None)

@@ -1,6 +1,8 @@
-"""Every registered model: shapes, parameter counts against paper 002, layer names, save/load,
+"""Every paper's named model: shapes, parameter counts against paper 002, layer names, save/load,
 one training step, and that tfmot can prune and quantize it (the reason every model is one flat
-graph of built-in layers)."""
+graph of built-in layers); the registry's names, kinds and metadata. Registry-wide tests build each
+model's tiny variant (its entry's `small` arguments: the same layer types, fewer blocks and channels);
+each model's own test file checks it at full size, and tests/test_matrix.py the encoder x decoder pairs."""
 import re
 
 import numpy as np
@@ -10,9 +12,9 @@ import tf_keras as keras
 import zoo
 from zoo.models.quantization import quantize_model
 from zoo.models.complexity import count_flops
-from conftest import small_kwargs
+from zoo.models import registry
 
-MODELS = zoo.list_models()
+MODELS = zoo.list_models(pairs=False)
 PAPER_MODELS = ["unet", "half_unet", "multiresunet", "half_multiresunet", "quarter_multiresunet"]
 
 # Our counts at 512x512x3 (all weights, BatchNorm statistics included), documented in README "Models".
@@ -44,12 +46,60 @@ def test_duplicate_registration_raises():
 
     with pytest.raises(ValueError, match="already registered"):
         zoo.register_model(unet)
+    with pytest.raises(ValueError, match="'unet_resnet34' is already registered"):  # a pair's name is taken too
+        zoo.register_model(unet, name="unet_resnet34")
+
+
+def test_one_registry_of_paper_models_and_pairs():
+    from zoo.models import decoders
+    from zoo.models.encoders import catalog
+
+    papers, pairs = zoo.list_models(pairs=False), zoo.list_models(papers=False)
+    assert zoo.list_models() == sorted(papers + pairs) and not set(papers) & set(pairs)
+    assert len(pairs) == len(catalog.ENCODERS) * len(decoders.DECODERS)
+    for name in pairs:
+        entry = zoo.get_model_entry(name)
+        assert name == f"{entry.decoder}_{entry.encoder}" and entry.kind == "pair"
+        assert entry.input_normalization == catalog.ENCODERS[entry.encoder].input_normalization
+        assert entry.small == {"encoder_args": catalog.ENCODERS[entry.encoder].small,
+                               "decoder_args": decoders.DECODERS[entry.decoder].small}
+        assert entry.takes_encoder_weights and not entry.paper
+    # `unet` is paper 002's U-Net; the U-Net decoder on an encoder is a pair with its own name.
+    unet = zoo.get_model_entry("unet")
+    assert (unet.kind, unet.encoder, unet.decoder, unet.input_normalization) == ("paper", None, None, None)
+    assert {"unet", "unet_mobilenetv3", "unet_resnet34", "unet_efficientnet_b0"} <= set(zoo.list_models("unet*"))
+    assert "unetpp_resnet34" not in zoo.list_models("unet_*") and "fpn_mobilenetv3_small" in zoo.list_models("fpn_*")
+    assert registry.resolve_model_name("unet", "resnet34") == "unet_resnet34"
+    assert registry.resolve_model_name("unet") == "unet"
+    with pytest.raises(KeyError, match="unknown encoder 'resnet43'. Did you mean 'resnet34'"):
+        registry.resolve_model_name("unet", "resnet43")
+    assert zoo.list_models("unet_resnet3*", pairs=False) == []
+    assert zoo.list_models("unet*", papers=False)[0] == "unet_efficientnet_b0"
+
+
+def test_entries_carry_their_metadata():
+    for name in MODELS:
+        entry = zoo.get_model_entry(name)
+        assert entry.paper["source"].startswith("paper 00") and entry.paper["input_shape"][-1] == 3, name
+        assert set(entry.small) <= set(entry.signature.parameters) or "kw" in entry.signature.parameters, name
+        assert entry.takes_encoder_weights == (entry.encoder is not None) == (entry.input_normalization is not None)
+        info = zoo.get_model_info(name)
+        assert info["kind"] == "paper" and info.items() >= entry.paper.items()
+    assert {n for n in MODELS if zoo.get_model_entry(n).stages} == set(PAPER_MODELS)
+
+
+def test_unknown_model_error_is_one_line():
+    with pytest.raises(registry.UnknownModelError) as err:
+        zoo.get_model_entry("unet_resnet43")
+    message = str(err.value)
+    assert "\n" not in message and message.startswith("unknown model 'unet_resnet43'. Did you mean 'unet_resnet34'")
+    assert "half_multiresunet" in message and "pairs <decoder>_<encoder>" in message
 
 
 @pytest.mark.parametrize("name", MODELS)
 @pytest.mark.parametrize("shape", [(64, 64, 3), (32, 96, 1)])
 def test_forward_shapes(name, shape):
-    model = zoo.build_model(name, input_shape=shape, **small_kwargs(name))
+    model = zoo.get_model_entry(name).build_small(input_shape=shape)
     x = np.random.default_rng(0).random((2, *shape), dtype=np.float32)
     y = model(x, training=False).numpy()
     assert y.shape == (2, shape[0], shape[1], 1)
@@ -58,7 +108,7 @@ def test_forward_shapes(name, shape):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_graph_is_flat_and_named(name):
-    model = zoo.build_model(name, input_shape=(64, 64, 3), **small_kwargs(name))
+    model = zoo.get_model_entry(name).build_small(input_shape=(64, 64, 3))
     assert not [l for l in model.layers if isinstance(l, keras.Model)], "nested sub-models break tfmot"
     auto = [l.name for l in model.layers if AUTO_NAME.match(l.name)]
     assert not auto, f"auto-generated layer names: {auto[:5]}"
@@ -129,7 +179,7 @@ def test_bad_input_size_names_a_valid_size(name, stride):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_save_load_and_train_step(name, tmp_path):
-    model = zoo.build_model(name, input_shape=(32, 32, 3), **small_kwargs(name))
+    model = zoo.get_model_entry(name).build_small(input_shape=(32, 32, 3))
     model.compile(optimizer="adam", loss="binary_crossentropy")
     rng = np.random.default_rng(1)
     x = rng.random((2, 32, 32, 3), dtype=np.float32)
@@ -147,7 +197,7 @@ def test_save_load_and_train_step(name, tmp_path):
 def test_tfmot_quantize_and_prune_accept_model(name):
     import tensorflow_model_optimization as tfmot
 
-    model = zoo.build_model(name, input_shape=(32, 32, 3), **small_kwargs(name))
+    model = zoo.get_model_entry(name).build_small(input_shape=(32, 32, 3))
     qat = quantize_model(model)
     pruned = tfmot.sparsity.keras.prune_low_magnitude(model)
     x = np.random.default_rng(2).random((1, 32, 32, 3), dtype=np.float32)

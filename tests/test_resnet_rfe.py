@@ -14,7 +14,7 @@ from zoo.models.pretrained import WeightsNotFound
 from zoo.models.quantization import quantize_model
 from zoo.models.rfe_unet import PAPER_GMACS, c2f, sppf
 
-TINY = {"depth": 18, "width": 0.125, "rfe_levels": (16,)}
+TINY = dict(zoo.get_model_entry("resnet_rfe_unet").small)  # the registry's tiny variant of the same graph
 
 # Encoder parameters (BatchNorm statistics included). 50/101: keras.applications' no-top counts
 # (spec 004 section 2.1). 18/34: torchvision's trainable counts without the fc layer (11,689,512 and

@@ -86,6 +86,6 @@ def test_training_speed_benchmark_runs_at_toy_size(tmp_path):
 
     out = tmp_path / "speed.md"
     assert training_speed.main(["--model", "quarter_multiresunet", "--image-size", "32", "--steps", "1",
-                                "--repeats", "1", "--out", str(out)]) == 0
+                                "--repeats", "1", "--output", str(out)]) == 0
     rows = [r for r in out.read_text().splitlines() if r.startswith("| ") and "images/s" not in r]
     assert len(rows) == 7 and all(float(r.split("|")[2]) > 0 for r in rows)

@@ -1,4 +1,4 @@
-"""deploy/tiling.py: the receptive field read from the graph equals the one measured by impulses; tiles
+"""deploy/tiling/: the receptive field read from the graph equals the one measured by impulses; tiles
 exported by resizing the INT8 flatbuffer, placed on the alignment grid and shifted inwards at the image
 border reproduce the whole-image INT8 output bit for bit (LiteRT and TFLite-Micro), on real images too;
 zero-padded border tiles and short halos measurably do not; the firmware template compiles."""
@@ -13,6 +13,11 @@ import tf_keras as keras
 import zoo
 from conftest import SAMPLE_DATA, shared_dataset
 from deploy import convert, tflm, tiling
+from deploy.tiling.arena import TFLMRunner
+from deploy.tiling.deployment import _ref_resolver
+from deploy.tiling.firmware import write_firmware
+from deploy.tiling.plan import plan_tiles, run_tiled
+from deploy.tiling.receptive_field import impulse_receptive_field, receptive_field, resize_tflite, resized_keras_model
 from zoo.training import data
 
 MCU_SIZED = ("quarter_multiresunet", "half_multiresunet")
@@ -25,8 +30,8 @@ def _int8(model, x):
 @pytest.mark.parametrize("name", ["quarter_multiresunet", "half_multiresunet", "half_unet"])
 def test_receptive_field_from_graph_equals_impulse_measurement(name):
     model = zoo.build_model(name, input_shape=(64, 64, 3), width=0.1)  # width does not change the field
-    graph = tiling.receptive_field(model)
-    assert graph == tiling.impulse_receptive_field(model, start_size=96 if name == "half_multiresunet" else 64)
+    graph = receptive_field(model)
+    assert graph == impulse_receptive_field(model, start_size=96 if name == "half_multiresunet" else 64)
     # By hand for Quarter: stem 1 + MRB0 3 + pool 1 + MRB4 3 convs at stride 2 (6) + upsample 1 + MRB8 3 = 15,
     # and the right side is one pixel shorter before the upsampling's look-back: 14 each side after all.
     expected = {"quarter_multiresunet": (-14, 14, 2), "half_multiresunet": (-34, 34, 4), "half_unet": (-23, 23, 4)}
@@ -37,7 +42,7 @@ def test_receptive_field_from_graph_equals_impulse_measurement(name):
 @pytest.mark.parametrize("name", ["unet", "multiresunet"])
 def test_receptive_field_of_the_deep_models(name):
     model = zoo.build_model(name, input_shape=(64, 64, 3), width=0.05)
-    assert tiling.receptive_field(model) == tiling.impulse_receptive_field(model)
+    assert receptive_field(model) == impulse_receptive_field(model)
 
 
 def test_non_local_layers_are_refused_by_name():
@@ -46,14 +51,14 @@ def test_non_local_layers_are_refused_by_name():
     g = keras.layers.GlobalAveragePooling2D(keepdims=True, name="squeeze")(x)
     out = keras.layers.Multiply(name="excite")([x, g])
     with pytest.raises(ValueError, match="'squeeze'.*cannot be tiled"):
-        tiling.receptive_field(keras.Model(inp, out))
+        receptive_field(keras.Model(inp, out))
     valid = keras.Model(inp, keras.layers.Conv2D(1, 3, padding="valid", name="v")(inp))
     with pytest.raises(ValueError, match="'v'.*'same' padding"):
-        tiling.receptive_field(valid)
+        receptive_field(valid)
 
 
 def test_plan_tiles_covers_the_image_once_on_the_alignment_grid():
-    plan = tiling.plan_tiles((96, 80), tile=36, halo=8, alignment=4)
+    plan = plan_tiles((96, 80), tile=36, halo=8, alignment=4)
     cover = np.zeros((96, 80), int)
     for ys, y0, y1 in zip(plan.rows.starts, plan.rows.core_starts, plan.rows.core_ends):
         assert ys % 4 == 0 and 0 <= ys and ys + 36 <= 96  # never reaches past the border
@@ -66,7 +71,7 @@ def test_plan_tiles_covers_the_image_once_on_the_alignment_grid():
     for kwargs, msg in ((dict(tile=34, halo=8), "tile 34 is not a multiple"), (dict(tile=36, halo=20), "no core"),
                         (dict(tile=100, halo=8), "larger than the image")):
         with pytest.raises(ValueError, match=msg):
-            tiling.plan_tiles((96, 80), alignment=4, **kwargs)
+            plan_tiles((96, 80), alignment=4, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -82,31 +87,31 @@ def quarter64():
 
 def test_exact_tiles_are_bit_identical_in_litert_and_tflm_and_padded_borders_are_not(quarter64):
     model, x, blob = quarter64
-    rf = tiling.receptive_field(model)
-    tile_blob = tiling.resize_tflite(blob, (44, 44))
+    rf = receptive_field(model)
+    tile_blob = resize_tflite(blob, (44, 44))
     whole, tile = convert.LiteRTModel(blob), convert.LiteRTModel(tile_blob)
     assert list(tile.input["shape"]) == [1, 44, 44, 3]
     assert tile.input["quantization"] == whole.input["quantization"]
     assert tile.output["quantization"] == whole.output["quantization"]
     xq = whole.quantize_input(x[:1])
     ref = whole.invoke_raw(xq)[0]  # XNNPACK kernels; TFLM is bit-exact with the reference kernels instead
-    ref_kernels = convert.LiteRTModel(blob, op_resolver=tiling._ref_resolver()).invoke_raw(xq)[0]
-    exact = tiling.plan_tiles((64, 64), 44, rf.exact_halo, rf.alignment)
+    ref_kernels = convert.LiteRTModel(blob, op_resolver=_ref_resolver()).invoke_raw(xq)[0]
+    exact = plan_tiles((64, 64), 44, rf.exact_halo, rf.alignment)
     assert exact.tiles == 16
-    assert np.array_equal(tiling.run_tiled(tile.invoke_raw, xq[0], exact), ref)
-    micro = tiling.TFLMRunner(tile_blob, tflm.smallest_arena(tile_blob))
-    assert np.array_equal(tiling.run_tiled(micro.invoke_raw, xq[0], exact), ref_kernels)
+    assert np.array_equal(run_tiled(tile.invoke_raw, xq[0], exact), ref)
+    micro = TFLMRunner(tile_blob, tflm.smallest_arena(tile_blob))
+    assert np.array_equal(run_tiled(micro.invoke_raw, xq[0], exact), ref_kernels)
     # The naive placement: border tiles reach into zero input, so inner layers see conv(0) + bias there.
-    padded = tiling.plan_tiles((64, 64), 44, rf.exact_halo, rf.alignment, border="pad")
+    padded = plan_tiles((64, 64), 44, rf.exact_halo, rf.alignment, border="pad")
     zero_point = int(whole.input["quantization"][1])
-    stitched = tiling.run_tiled(tile.invoke_raw, xq[0], padded, pad_value=zero_point)
+    stitched = run_tiled(tile.invoke_raw, xq[0], padded, pad_value=zero_point)
     assert 0 < np.mean(stitched != ref)
     assert np.array_equal(stitched[14:-14, 14:-14], ref[14:-14, 14:-14])  # only within the field of the border
     # A halo shorter than the receptive field is an approximation.
-    short = tiling.plan_tiles((64, 64), 44, 4, rf.alignment)
-    assert np.mean(tiling.run_tiled(tile.invoke_raw, xq[0], short) != ref) > 0
+    short = plan_tiles((64, 64), 44, 4, rf.alignment)
+    assert np.mean(run_tiled(tile.invoke_raw, xq[0], short) != ref) > 0
     with pytest.raises(ValueError, match="multiple of the model's alignment"):
-        tiling.resize_tflite(blob, (43, 43))
+        resize_tflite(blob, (43, 43))
 
 
 def _trained_quarter(pairs, size):
@@ -118,7 +123,7 @@ def _trained_quarter(pairs, size):
     model = zoo.build_model("quarter_multiresunet", input_shape=(64, 64, 3))
     model.compile(keras.optimizers.Adam(3e-3), get_loss("weighted_bce"))
     model.fit(x, y, batch_size=8, epochs=6, verbose=0)
-    return tiling.resized_keras_model(model, (size, size))
+    return resized_keras_model(model, (size, size))
 
 
 def test_real_images_tiled_int8_matches_whole_image_within_256k(tmp_path):
@@ -155,7 +160,7 @@ def test_real_images_tiled_int8_matches_whole_image_within_256k(tmp_path):
 @pytest.mark.parametrize("name", MCU_SIZED)
 @pytest.mark.parametrize("dataset", ["sample_microplastics", "dsb2018_nuclei"])
 def test_trained_models_at_256_in_256k(tmp_path, name, dataset):
-    """The issue's proof at full size: train at 256x256 on real images, deploy with --mcu-ram 256K. Half
+    """The proof at full size: train at 256x256 on real images, deploy with --mcu-ram 256K. Half
     MultiResUNet's exact tile does not fit 256 KB, so it runs the measured approximate mode."""
     import train
 
@@ -229,9 +234,9 @@ const Model* GetModel(const void* buf);
 
 @pytest.mark.skipif(shutil.which("g++") is None, reason="no g++ on this machine")
 def test_firmware_template_is_valid_cpp(tmp_path, quarter64):
-    blob = tiling.resize_tflite(quarter64[2], (44, 44))
-    plan = tiling.plan_tiles((64, 64), 44, 14, 2)
-    files = tiling.write_firmware(tmp_path / "fw", blob, plan, 123456, convert.LiteRTModel(blob))
+    blob = resize_tflite(quarter64[2], (44, 44))
+    plan = plan_tiles((64, 64), 44, 14, 2)
+    files = write_firmware(tmp_path / "fw", blob, plan, 123456, convert.LiteRTModel(blob))
     assert {f.name for f in files} == {"model_data.h", "model_data.cc", "tiling_config.h", "tiled_inference.cc"}
     config = (tmp_path / "fw" / "tiling_config.h").read_text()
     assert "kTileStartY[kTilesY] = {0, 2, 18, 20};" in config and "kCoreEndX[kTilesX] = {16, 32, 48, 64};" in config
@@ -259,3 +264,12 @@ def test_cli_parses_the_ram_budget():
     assert options.mcu_ram == 262144 and options.tile_halo == "8" and options.quantize == ("int8",)
     with pytest.raises(SystemExit):
         p.parse_args(["--tile-halo", "wide"])
+
+
+def test_plot_command_parses(capsys):
+    """`python -m deploy.tiling --plot` is the package's __main__; its flags parse (the plot itself is slow)."""
+    from deploy.tiling.__main__ import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0 and "--mcu-ram" in capsys.readouterr().out

@@ -1,8 +1,9 @@
 """edgeseg model zoo: binary segmentation models that survive pruning, QAT and INT8 export.
 
-    zoo.models    the registry, blocks, model families, encoders and decoders
+    zoo.models    the registry (one entry per model: paper models and encoder x decoder pairs), blocks,
+                  model families, encoders and decoders
     zoo.training  the run record, data, losses, metrics, the training loop and its callbacks
-    zoo.tools     histogram analysis, the encoder x decoder matrix check, paper recipes, paper 001's grid
+    zoo.tools     histogram analysis, the encoder x decoder pairs' check, paper recipes, paper 001's grid
 
 Importing `zoo` selects Keras 2 (`tf_keras`) for TensorFlow, because tensorflow-model-optimization
 supports Keras 2 only. This must happen before TensorFlow is first imported, so import `zoo`
@@ -13,6 +14,6 @@ import os
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's C++ start-up chatter
 
-from zoo.models import build_model, get_model_info, list_models, register_model  # noqa: E402
+from zoo.models import build_model, get_model_entry, get_model_info, list_models, register_model  # noqa: E402
 
-__all__ = ["build_model", "get_model_info", "list_models", "register_model"]
+__all__ = ["build_model", "get_model_entry", "get_model_info", "list_models", "register_model"]

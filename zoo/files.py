@@ -1,5 +1,10 @@
 """Run files written safely and model files read safely: atomic writes (a file is the old or the complete
-new one, never half-written), cleanup after a killed process, and `.keras` loading in safe mode."""
+new one, never half-written), cleanup after a killed process, and `.keras` loading in safe mode.
+
+Keras' safe mode refuses Lambda code, but it still imports any module a config names (`"module": "os"`) to
+find a class there. So `load_model` first reads config.json out of the archive and walks it: every object
+must come from Keras (`keras.*`, `tf_keras.*`, Keras' built-in functions) or be one of ours registered with
+`register_keras_serializable` (`zoo>...`, `edgeseg>...`); anything else is refused before Keras sees the file."""
 from __future__ import annotations
 
 import contextlib
@@ -13,6 +18,12 @@ import tf_keras as keras
 
 class ModelFileError(ValueError):
     """A model file that is missing, corrupt, not a Keras model, or unsafe to load; one line naming it."""
+
+
+KERAS_MODULES = ("keras", "tf_keras")  # with their submodules: Keras' own classes
+OWN_MODULES = ("zoo",)  # our layers, losses and metrics: loaded only through Keras' registry of serializable objects
+MAX_CONFIG_BYTES = 64 << 20  # config.json of the largest zoo model is well under 1 MB
+MAX_INFLATION = 100  # an archive member that inflates more than this (and past 64 MB) is refused as a zip bomb
 
 
 # --- atomic files ----------------------------------------------------------------------------
@@ -84,9 +95,69 @@ def _load_for_inference(path: Path):
     return model
 
 
+def _config_refusal(path: Path) -> str | None:
+    """Why the model in `path` must not be handed to Keras (an object from a module other than Keras' or
+    ours, or an unregistered name), or None. Reads config.json only; imports and runs nothing."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            info = z.getinfo("config.json")
+            if info.file_size > MAX_CONFIG_BYTES:
+                return f"config.json is {info.file_size} bytes, more than {MAX_CONFIG_BYTES}"
+            with z.open(info) as f:
+                config = json.loads(f.read(MAX_CONFIG_BYTES + 1))
+    except RecursionError:
+        return "config.json is nested too deeply"
+    except (ValueError, zipfile.BadZipFile, OSError, EOFError) as e:  # json.JSONDecodeError, UnicodeDecodeError
+        return f"config.json is not valid JSON ({' '.join(str(e).split())[:200]})"
+    stack = [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+            if "module" in node or "registered_name" in node:
+                refusal = _object_refusal(node)
+                if refusal:
+                    return refusal
+    return None
+
+
+def _object_refusal(node: dict) -> str | None:
+    """Why one serialized object ({"module", "class_name", "config", "registered_name"}) is refused, or None."""
+    module, name, registered = node.get("module"), node.get("class_name"), node.get("registered_name")
+    if not (module is None or isinstance(module, str)) or not (registered is None or isinstance(registered, str)):
+        return f"the file names module {module!r} with registered name {registered!r}"
+    is_function = name == "function" and isinstance(node.get("config"), str)
+    key = node["config"] if is_function else registered  # what Keras looks up in its registry first
+    known = bool(key) and keras.saving.get_registered_object(key) is not None
+    if registered not in (None, "function", name) and not known:
+        return f"the file names {registered!r}, which is not a registered Keras object (module {module})"
+    if module is None or known or _under(module, KERAS_MODULES):
+        return None
+    if module == "builtins" and is_function and _keras_builtin_function(node["config"]):
+        return None  # Keras' own functions (e.g. the loss "binary_crossentropy"), looked up in keras.losses & co.
+    if _under(module, OWN_MODULES):
+        return f"the file names {name!r} from module {module}, which is not registered as serializable"
+    return f"the file names module {module}"
+
+
+def _under(module: str, packages) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in packages)
+
+
+def _keras_builtin_function(name: str) -> bool:
+    """`name` is a function in one of the Keras modules Keras searches for a "builtins" function."""
+    if not name.isidentifier() or name.startswith("_"):
+        return False
+    return any(callable(getattr(getattr(keras, mod), name, None))
+               for mod in ("activations", "constraints", "initializers", "losses", "metrics", "optimizers", "regularizers"))
+
+
 def load_model(path, *, compile: bool = True):
     """Load a `.keras` model file in Keras safe mode (no Python code from the file runs, so a Lambda
-    layer is refused). Raises `ModelFileError` with one line naming the file for anything else."""
+    layer is refused) after checking that its config names only Keras' objects and our registered ones
+    (see the module docstring). Raises `ModelFileError` with one line naming the file for anything else."""
     import zoo.training.losses  # noqa: F401  registers the custom losses and metrics the files refer to
     import zoo.training.metrics  # noqa: F401
 
@@ -100,13 +171,20 @@ def load_model(path, *, compile: bool = True):
     try:
         with zipfile.ZipFile(path) as z:
             names = set(z.namelist())
+            for info in z.infolist():  # sizes from the archive's directory: nothing inflated yet
+                if info.file_size > max(64 << 20, MAX_INFLATION * info.compress_size):
+                    raise ModelFileError(f"{path}: refused to load: {info.filename} inflates {info.compress_size} bytes "
+                                         f"to {info.file_size} (a zip bomb?)")
             bad = z.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as e:
         raise ModelFileError(f"{path}: corrupt model file ({e})") from None
     if bad is not None:
         raise ModelFileError(f"{path}: corrupt model file (damaged entry {bad})")
     if "config.json" not in names:
         raise ModelFileError(f"{path}: not a Keras model file (zip archive without config.json)")
+    refusal = _config_refusal(path)
+    if refusal:
+        raise ModelFileError(f"{path}: refused to load: {refusal}")
     try:
         if compile:
             return keras.models.load_model(path, safe_mode=True, compile=True)

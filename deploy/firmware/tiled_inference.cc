@@ -1,5 +1,5 @@
 // Tiled segmentation with TensorFlow Lite for Microcontrollers: a TEMPLATE written by edgeseg
-// (deploy/tiling.py) next to model_data.cc (the INT8 tile model) and tiling_config.h (its geometry).
+// (deploy/tiling/firmware.py) next to model_data.cc (the INT8 tile model) and tiling_config.h (its geometry).
 //
 // The model takes kTile x kTile int8 tiles. SegmentImage() runs every tile of a kImageHeight x
 // kImageWidth image in one TFLM interpreter and keeps each tile's core, so the tensor arena only ever

@@ -1,6 +1,7 @@
-"""The decoder catalogue of the encoder x decoder matrix: decoder name -> function over encoder features.
+"""The decoder catalogue: decoder name -> function over encoder features. Decoders are parts, not models:
+`zoo.models.segmentation` registers every decoder over every encoder as the model `<decoder>_<encoder>`.
 
-A decoder function takes the encoder's features keyed by stride (`zoo/encoders` convention) and its
+A decoder function takes the encoder's features keyed by stride (`zoo/models/encoders` convention) and its
 options, and returns the map the head goes on (stride 1, 2 or 4; the head upsamples the rest), or,
 with deep supervision, a list of maps whose last is the main output. Each function lives with its
 model family and is imported when used, so this file only names them:
@@ -32,7 +33,7 @@ class DecoderEntry:
     args: dict = dataclasses.field(default_factory=dict)
     head_kernel: int = 1  # the head conv's kernel (smp: 3 for Unet, 1 for the others)
     output_strides: tuple = (32,)  # encoder output strides it accepts, default first
-    small: dict = dataclasses.field(default_factory=dict)  # narrow options for the matrix tests
+    small: dict = dataclasses.field(default_factory=dict)  # narrow options: the pairs' tiny test variant
 
     def build(self, features: dict, **options):
         fn = getattr(importlib.import_module(self.module), self.function)
@@ -68,7 +69,7 @@ def list_decoders() -> list[str]:
 def unknown_decoder_message(name: str) -> str:
     """One line for an unknown decoder name, with the closest catalogued names."""
     return (f"unknown decoder {name!r}.{did_you_mean(name, DECODERS)} "
-            f"Decoders (--model with --encoder): {', '.join(DECODERS)}")
+            f"Decoders: {', '.join(DECODERS)}")
 
 
 def get_decoder(name: str) -> DecoderEntry:

@@ -34,9 +34,6 @@ layers = keras.layers
 PAPER_ATROUS_RATES = (8, 22, 36)  # paper 000's final choice (Table 7)
 SMP_ATROUS_RATES = (12, 24, 36)  # smp's default, the paper's baseline
 
-_PAPER = {"source": "paper 000 (Jeong et al. 2023), Tables 4 and 10; spec 000 section 2.6", "input_shape": (288, 384, 3),
-          "input_normalization": mobilenetv3.INPUT_NORMALIZATION, "encoder": "mobilenetv3_large",
-          "decoder": "deeplabv3plus"}
 
 
 def separable_conv_bn_relu(x, filters: int, *, dilation: int = 1, name: str):
@@ -76,8 +73,11 @@ def deeplabv3plus_decoder(features: dict, *, decoder_channels: int = 256, atrous
     return separable_conv_bn_relu(x, channels, name="decoder_fuse")
 
 
-@register_model(paper={**_PAPER, "params": 3_212_369, "macs": 1.623e9,
-                       "note": "params: spec 000's count of the described model (paper prints 6.18 'M', a MiB size)"})
+@register_model(paper={"source": "paper 000 (Jeong et al. 2023), Tables 4 and 10", "input_shape": (288, 384, 3),
+                       "params": 3_212_369, "macs": 1.623e9,
+                       "note": "params: a count of the described model (the paper prints 6.18 'M', a MiB size)"},
+                input_normalization=mobilenetv3.INPUT_NORMALIZATION, encoder="mobilenetv3_large",
+                decoder="deeplabv3plus", small={"variant": "small", "minimalistic": True, "decoder_channels": 32})
 def deeplabv3plus_mobilenetv3(*, input_shape=(288, 384, 3), num_classes=1, activation="sigmoid", width=1.0,
                               variant="large", alpha=0.75, minimalistic=False, output_stride=16,
                               atrous_rates=PAPER_ATROUS_RATES, decoder_channels=256, encoder_weights=None):

@@ -98,9 +98,10 @@ def hrnet_features(inputs, *, base_width: int = 18, width: float = 1.0, num_bloc
     return branches
 
 
-@register_model(paper={"source": "paper 003 (spec 003 section 2.6, Table 6); HRNetV2-W18 (Wang et al. TPAMI 2020)",
-                       "params": 9_504_578, "input_shape": (256, 256, 3),
-                       "note": "paper 003 does not give its HRNet's width; HRNetV2-W18 (19 classes) has 9.6 M"})
+@register_model(paper={"source": "paper 003, Table 6; HRNetV2-W18 (Wang et al. TPAMI 2020)", "params": 9_504_578,
+                       "params_kind": "trainable", "input_shape": (256, 256, 3),
+                       "note": "paper 003 does not give its HRNet's width; HRNetV2-W18 (19 classes) has 9.6 M"},
+                small={"width": 0.25, "num_blocks": 1, "num_modules": (1, 1, 1)})
 def hrnet_w18(*, input_shape=(256, 256, 3), num_classes=1, activation="sigmoid", width=1.0, base_width=18,
               num_blocks=4, num_modules=(1, 4, 3)):
     """HRNetV2-W18 segmentation model (module docstring); `num_blocks`/`num_modules` shrink it for tests."""

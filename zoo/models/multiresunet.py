@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from zoo.models.blocks import conv_bn_act, multires_block, res_path, scaled
-from zoo.models.registry import register_model
+from zoo.models.registry import Stages, register_model
 from zoo.models.unet import build_encoder_decoder
 
 # (encoder stage widths U, bottleneck last; stem conv filters), fitted to Table 4 by a grid search.
@@ -31,6 +31,20 @@ HALF_MULTIRESUNET_FILTERS, HALF_MULTIRESUNET_STEM = (28, 32, 96), 16
 QUARTER_MULTIRESUNET_FILTERS, QUARTER_MULTIRESUNET_STEM = (24, 12), 32
 
 _PAPER = {"source": "paper 002, Table 4", "input_shape": (512, 512, 3)}
+
+# The histogram tool's reading of the stages (zoo.tools.histograms): MultiRes block convs by branch, Res paths by level.
+MULTIRES_LAYERS = ((r"stage(\d+)_mrb_(m1|m2|m3|shortcut)_conv", "stage{0}", "{1}"),
+                   (r"respath(\d+)_\d+_(conv1x1|conv3x3)_conv", "respath{0}", "{1}"))
+_UNIT = "MultiRes blocks"
+MULTIRESUNET_STAGES = Stages(tuple(range(9)), MULTIRES_LAYERS, _UNIT, smaller="half_multiresunet", drops=(2, 3, 5, 6),
+                             reason="the non-skip convs of MultiResUNet's MultiRes blocks 3 and 4 (stages 2, 3) "
+                                    "approached zero (Fig. 12)")
+HALF_MULTIRESUNET_STAGES = Stages((0, 1, 4, 7, 8), MULTIRES_LAYERS, _UNIT, smaller="quarter_multiresunet", drops=(1, 7),
+                                  reason="some components of Half MultiResUNet's MultiRes blocks 3 and 4 (stages 4, 7) "
+                                         "centred around zero (Fig. 13)")
+QUARTER_MULTIRESUNET_STAGES = Stages((0, 4, 8), MULTIRES_LAYERS, _UNIT,
+                                     reason="it is paper 002's smallest model and no stage collapsed (the paper found "
+                                            "no component of it centred at zero, Fig. 14)")
 
 
 def _multiresunet(model_name, filters, encoder_stages, *, input_shape=(256, 256, 3), num_classes=1,
@@ -56,19 +70,21 @@ def _multiresunet(model_name, filters, encoder_stages, *, input_shape=(256, 256,
                                  skip_fn=skip_fn, upsample=upsample)
 
 
-@register_model(paper={**_PAPER, "params": 13.5469e6, "flops": 204.8e9})
+@register_model(paper={**_PAPER, "params": 13.5469e6, "flops": 204.8e9}, stages=MULTIRESUNET_STAGES,
+                small={"filters": (6, 12, 24, 48, 120), "stem_filters": 8})  # small: 1/6 of the channels
 def multiresunet(*, filters=MULTIRESUNET_FILTERS, stem_filters=MULTIRESUNET_STEM, **kw):
     """MultiResUNet (paper 002 Eqs. 16-18): five encoder MRBs, four decoder MRBs, four Res paths."""
     return _multiresunet("multiresunet", filters, (0, 1, 2, 3, 4), stem_filters=stem_filters, **kw)
 
 
-@register_model(paper={**_PAPER, "params": 0.2149e6, "flops": 42.9e9})
+@register_model(paper={**_PAPER, "params": 0.2149e6, "flops": 42.9e9}, stages=HALF_MULTIRESUNET_STAGES,
+                small={"filters": (8, 8, 8), "stem_filters": 8})
 def half_multiresunet(*, filters=HALF_MULTIRESUNET_FILTERS, stem_filters=HALF_MULTIRESUNET_STEM, **kw):
     """Half MultiResUNet (paper 002 Eqs. 19-21): MRBs 0, 1, narrower bottleneck 4, decoders 7, 8."""
     return _multiresunet("half_multiresunet", filters, (0, 1, 4), stem_filters=stem_filters, **kw)
 
 
-@register_model(paper={**_PAPER, "params": 0.0445e6, "flops": 21.9e9})
+@register_model(paper={**_PAPER, "params": 0.0445e6, "flops": 21.9e9}, stages=QUARTER_MULTIRESUNET_STAGES)
 def quarter_multiresunet(*, filters=QUARTER_MULTIRESUNET_FILTERS, stem_filters=QUARTER_MULTIRESUNET_STEM, **kw):
     """Quarter MultiResUNet (paper 002 Eqs. 22-24): MRB 0, narrower bottleneck 4, decoder MRB 8."""
     return _multiresunet("quarter_multiresunet", filters, (0, 4), stem_filters=stem_filters, **kw)

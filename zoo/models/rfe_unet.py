@@ -156,8 +156,10 @@ def build_resnet_rfe_unet(*, depth: int = 101, input_shape=(256, 256, 3), num_cl
 
 @register_model(paper={"source": "paper 004, Table 7 (GFLOPs = multiply-accumulates at 256x256)",
                        "input_shape": (256, 256, 3), "macs": PAPER_GMACS[101] * 1e9,
-                       "macs_by_depth": {d: g * 1e9 for d, g in PAPER_GMACS.items()},
-                       "input_normalization": INPUT_NORMALIZATION, "encoder": "resnet101", "decoder": "rfe_unet"})
-def resnet_rfe_unet(*, depth: int = 101, **kw):
-    """ResNet U-Net with RFE skip connections (paper 004); `depth` 34, 50 or 101 (paper's final model; 18 extra)."""
-    return build_resnet_rfe_unet(depth=depth, **kw)
+                       "macs_by_depth": {d: g * 1e9 for d, g in PAPER_GMACS.items()}},
+                input_normalization=INPUT_NORMALIZATION, encoder="resnet101", decoder="rfe_unet",
+                small={"depth": 18, "width": 0.125, "rfe_levels": (16,)})
+def resnet_rfe_unet(*, depth: int = 101, encoder_weights=None, **kw):
+    """ResNet U-Net with RFE skip connections (paper 004); `depth` 34, 50 or 101 (paper's final model; 18 extra);
+    other arguments as `build_resnet_rfe_unet`."""
+    return build_resnet_rfe_unet(depth=depth, encoder_weights=encoder_weights, **kw)

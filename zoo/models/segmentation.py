@@ -1,32 +1,31 @@
-"""Any encoder with any decoder (issue 12): one builder for every pair of the two catalogues.
+"""Any encoder with any decoder: one builder for every pair of the two catalogues, and their registry entries.
 
 `build_segmentation_model("efficientnet_b0", "unet")` adds the encoder (`zoo.models.encoders.catalog`) to a
 fresh input, runs the decoder (`zoo.models.decoders`) on its features by stride, and puts the decoder's
 head on top (upsampled bilinearly to the input size when the decoder stops at stride 2 or 4): one
 flat functional `keras.Model` named `<decoder>_<encoder>`, with the encoder's `keras.applications`
-layer names, so `encoder_weights="imagenet"` copies the official weights by name. The input must be
-normalised with the encoder's `INPUT_NORMALIZATION` (`pair_info` gives it, train.py records it).
-The papers' named models (`efficientunetpp`, ...) are this builder with fixed arguments.
+layer names, so `encoder_weights="imagenet"` copies the official weights by name.
+
+Every encoder under every decoder is a registry entry of kind "pair" named `<decoder>_<encoder>`
+(`zoo.build_model("unet_resnet34")`), with the encoder's input normalisation and, as its tiny test
+variant, both parts' `small` arguments. The papers' named models (`efficientunetpp`, ...) are this
+builder with fixed arguments.
 """
 from __future__ import annotations
+
+import functools
 
 import tf_keras as keras
 
 from zoo.models import decoders
 from zoo.models.blocks import check_input_shape, supervised_output
 from zoo.models.encoders import catalog
+from zoo.models.registry import list_models, register_model
 
 
 def pair_name(encoder: str, decoder: str) -> str:
     """The model name of a pair: `<decoder>_<encoder>` (`unet_efficientnet_b0`)."""
     return f"{decoder}_{encoder}"
-
-
-def pair_info(encoder: str, decoder: str) -> dict:
-    """Registry-style info of a pair: its encoder's input normalisation, and the two names."""
-    decoders.get_decoder(decoder)
-    entry = catalog.get_encoder(encoder)
-    return {"encoder": encoder, "decoder": decoder, "input_normalization": entry.input_normalization}
 
 
 def build_segmentation_model(encoder: str, decoder: str, *, input_shape=(256, 256, 3), num_classes: int = 1,
@@ -60,3 +59,24 @@ def build_segmentation_model(encoder: str, decoder: str, *, input_shape=(256, 25
     if encoder_weights is not None:
         enc.load_imagenet(model, encoder_weights, **encoder_args)
     return model
+
+
+def register_pairs() -> list[str]:
+    """Register every catalogued encoder under every decoder not registered yet; returns the new names.
+
+    Runs when this module is imported; call it again after adding an encoder or decoder later."""
+    known, added = set(list_models(papers=False)), []
+    for encoder, enc in catalog.ENCODERS.items():
+        for decoder, dec in decoders.DECODERS.items():
+            name = pair_name(encoder, decoder)
+            if name in known:
+                continue
+            register_model(functools.partial(build_segmentation_model, encoder, decoder), name=name, kind="pair",
+                           input_normalization=enc.input_normalization, encoder=encoder, decoder=decoder,
+                           small={"encoder_args": dict(enc.small), "decoder_args": dict(dec.small)})
+            added.append(name)
+    return added
+
+
+register_pairs()
+

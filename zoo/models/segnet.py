@@ -70,9 +70,10 @@ def decoder_block(y, pre_pool, pooled, filters, block: int):
     return y
 
 
-@register_model(paper={"source": "paper 003 (spec 003 section 2.5, Table 6); Badrinarayanan et al. TPAMI 2017",
-                       "params": 33_393_157, "input_shape": (256, 256, 3),
-                       "note": "paper 003 does not give its SegNet's configuration; the authors' SegNet has 29.5 M"})
+@register_model(paper={"source": "paper 003, Table 6; Badrinarayanan et al. TPAMI 2017", "params": 33_393_157,
+                       "params_kind": "trainable", "input_shape": (256, 256, 3),
+                       "note": "paper 003 does not give its SegNet's configuration; the authors' SegNet has 29.5 M"},
+                small={"width": 0.125})
 def segnet(*, input_shape=(256, 256, 3), num_classes=1, activation="sigmoid", width=1.0):
     """SegNet: VGG16-BN encoder, pooling-index decoder, 3x3 classifier (module docstring). `width` scales channels."""
     h, w, c = check_input_shape(input_shape, 32, "segnet")

@@ -25,7 +25,7 @@ import tf_keras as keras
 
 from zoo.models.blocks import check_input_shape, conv_bn_act, scaled, segmentation_head, upsample_concat
 from zoo.models.encoders import mobilenetv3
-from zoo.models.registry import register_model
+from zoo.models.registry import Stages, register_model
 from zoo.models.segmentation import build_segmentation_model
 
 # Channels per encoder stage, bottleneck last (decoder stages mirror their encoder partner).
@@ -33,6 +33,15 @@ UNET_FILTERS = (54, 108, 216, 432, 864)  # fitted to Table 4 by a grid search
 HALF_UNET_FILTERS = (60, 120, 256)
 
 _PAPER = {"source": "paper 002, Table 4", "input_shape": (512, 512, 3)}
+
+# The histogram tool's reading of the stages (zoo.tools.histograms): `stage{i}_{1,2}_conv` is stage i, branch conv1/2.
+UNET_LAYERS = ((r"stage(\d+)_(\d+)_conv", "stage{0}", "conv{1}"),)
+UNET_STAGES = Stages(tuple(range(9)), UNET_LAYERS, smaller="half_unet", drops=(2, 3, 5, 6),
+                     reason="the kernels of U-Net's later encoder stages approached zero (Fig. 11)")
+HALF_UNET_STAGES = Stages((0, 1, 4, 7, 8), UNET_LAYERS, drops=(1, 7),
+                          reason="The next cut keeps stages 0, 4 and 8 (as Quarter MultiResUNet does); the zoo has no "
+                                 "such U-Net, and the paper did not build one. Keep `half_unet` or add a quarter U-Net "
+                                 "builder.")
 
 
 def unet_stage(x, filters: int, *, stage: int, batch_norm: bool, relu_each_conv: bool):
@@ -88,13 +97,14 @@ def _unet(model_name, filters, encoder_stages, *, input_shape=(256, 256, 3), num
                                  num_classes=num_classes, activation=activation, width=width, upsample=upsample)
 
 
-@register_model(paper={**_PAPER, "params": 21.9776e6, "flops": 329.7e9})
+@register_model(paper={**_PAPER, "params": 21.9776e6, "flops": 329.7e9}, stages=UNET_STAGES,
+                small={"filters": (8, 16, 32, 64, 128)})  # small: the same graph at about 1/7 of the channels
 def unet(*, filters=UNET_FILTERS, **kw):
     """U-Net (paper 002 Eqs. 4-6): stages 0-4 with four poolings, decoder stages 5-8."""
     return _unet("unet", filters, (0, 1, 2, 3, 4), **kw)
 
 
-@register_model(paper={**_PAPER, "params": 1.7724e6, "flops": 204.0e9})
+@register_model(paper={**_PAPER, "params": 1.7724e6, "flops": 204.0e9}, stages=HALF_UNET_STAGES)
 def half_unet(*, filters=HALF_UNET_FILTERS, **kw):
     """Half U-Net (paper 002 Eqs. 7-9): stages 0, 1 and a narrower bottleneck 4; decoder stages 7, 8."""
     return _unet("half_unet", filters, (0, 1, 4), **kw)
@@ -129,11 +139,11 @@ def encoder_unet_decoder(features: dict, decoder_channels: Sequence[int] = ENCOD
     return x
 
 
-@register_model(paper={"source": "paper 000 (Jeong et al. 2023), Table 4 'U-Net MobileNetV3'; spec 000 section 2.6",
+@register_model(paper={"source": "paper 000 (Jeong et al. 2023), Table 4 'U-Net MobileNetV3'",
                        "input_shape": (288, 384, 3), "params": 4_886_049, "macs": 4.795e9,
-                       "note": "paper prints 18.64 'M' = fp32 MiB of 4,886,049 parameters",
-                       "input_normalization": mobilenetv3.INPUT_NORMALIZATION,
-                       "encoder": "mobilenetv3_large", "decoder": "unet"})
+                       "note": "paper prints 18.64 'M' = fp32 MiB of 4,886,049 parameters"},
+                input_normalization=mobilenetv3.INPUT_NORMALIZATION, encoder="mobilenetv3_large", decoder="unet",
+                small={"variant": "small", "minimalistic": True, "decoder_channels": (32, 16, 16, 8, 8)})
 def unet_mobilenetv3(*, input_shape=(288, 384, 3), num_classes=1, activation="sigmoid", width=1.0, variant="large",
                      alpha=0.75, minimalistic=False, decoder_channels=ENCODER_UNET_CHANNELS, encoder_weights=None):
     """U-Net decoder on MobileNetV3 (paper 000's comparison model): skips at strides 16, 8, 4, 2.

@@ -42,8 +42,8 @@ from typing import Sequence
 import tf_keras as keras
 
 from zoo.models.blocks import check_input_shape, conv_bn_act, scaled, supervised_output
-from zoo.models.encoders import catalog
 from zoo.models.encoders import efficientnet as effnet
+from zoo.models.encoders import xception
 from zoo.models.registry import register_model
 from zoo.models.segmentation import build_segmentation_model
 
@@ -105,7 +105,7 @@ def plain_encoder(inputs, filters: Sequence[int], *, batch_norm: bool = True) ->
 
 
 @register_model(paper={"source": "paper 003, Table 6 (UNet++ baseline)", "params": 5_223_107,
-                       "params_kind": "trainable", "input_shape": (256, 256, 3)})
+                       "params_kind": "trainable", "input_shape": (256, 256, 3)}, small={"depth": 2, "filters": 8})
 def unetpp(*, input_shape=(256, 256, 3), num_classes=1, activation="sigmoid", filters=UNETPP_FILTERS, depth=4,
            width=1.0, batch_norm=True, deep_supervision=False):
     """UNet++ (Zhou et al. 2018): plain encoder of widths f * 2^i, dense nested decoder, transposed-conv upsampling."""
@@ -135,8 +135,9 @@ def encoder_nested_decoder(features: dict, *, dense: bool, filters: Sequence[int
 
 
 @register_model(paper={"source": "paper 003, Table 6", "params": 6_653_549, "params_kind": "trainable",
-                       "input_shape": (256, 256, 3), "input_normalization": effnet.INPUT_NORMALIZATION,
-                       "encoder": "efficientnet_b0", "decoder": "unetplus"})
+                       "input_shape": (256, 256, 3)},
+                input_normalization=effnet.INPUT_NORMALIZATION, encoder="efficientnet_b0", decoder="unetplus",
+                small={"variant": (0.25, 0.1), "width": 0.25})  # small: 7 MBConv blocks instead of 16
 def efficientunetpp(*, input_shape=(256, 256, 3), num_classes=1, activation="sigmoid",
                     filters=EFFICIENTUNETPP_FILTERS, final_filters=EFFICIENTUNETPP_FINAL_FILTERS, width=1.0,
                     variant="b0", encoder_weights=None, drop_connect_rate=0.2, batch_norm=True):
@@ -153,10 +154,14 @@ def efficientunetpp(*, input_shape=(256, 256, 3), num_classes=1, activation="sig
         decoder_args={"filters": filters, "final_filters": final_filters, "batch_norm": batch_norm})
 
 
+@register_model(paper={"source": "paper 003, Table 6 (XceptionUNet++)", "params": 38_370_009,
+                       "params_kind": "trainable", "input_shape": (256, 256, 3)},
+                input_normalization=xception.INPUT_NORMALIZATION, encoder="xception", decoder="unetplus",
+                small={"encoder_args": {"width": 0.125}, "width": 0.25})
 def xceptionunetpp(*, input_shape=(256, 256, 3), num_classes=1, activation="sigmoid", filters=EFFICIENTUNETPP_FILTERS,
                    final_filters=EFFICIENTUNETPP_FINAL_FILTERS, width=1.0, encoder_weights=None, batch_norm=True,
                    encoder_args=None):
-    """XceptionUNet++ (paper 003's second variant, spec 003 section 2.2): the `unetplus` x `xception` pair,
+    """XceptionUNet++ (paper 003's second variant): the `unetplus` x `xception` pair,
     with EfficientUNet++'s decoder widths (the paper gives only 38,370,009 trainable parameters).
     `encoder_args` go to `zoo.models.encoders.xception.xception` (e.g. `{"width": 0.125}` for a small test build)."""
     return build_segmentation_model(
@@ -164,9 +169,3 @@ def xceptionunetpp(*, input_shape=(256, 256, 3), num_classes=1, activation="sigm
         encoder_weights=encoder_weights, name="xceptionunetpp", encoder_args=encoder_args,
         decoder_args={"filters": filters, "final_filters": final_filters, "batch_norm": batch_norm})
 
-
-if catalog.is_available("xception"):  # registered once the Xception encoder is catalogued (zoo/models/encoders/catalog.py)
-    register_model(paper={"source": "paper 003, Table 6 (XceptionUNet++)", "params": 38_370_009,
-                          "params_kind": "trainable", "input_shape": (256, 256, 3), "encoder": "xception",
-                          "decoder": "unetplus",
-                          "input_normalization": catalog.get_encoder("xception").input_normalization})(xceptionunetpp)

@@ -9,10 +9,11 @@ same test images.
 Variants: `base` (the trained float model), `ptq` (full-INT8 TFLite, calibrated on training images),
 `qat` (the base model fine-tuned with fake quantization, `zoo.models.quantization.quantize_model`, then INT8),
 `pruned` (the base model fine-tuned under tfmot magnitude pruning, polynomial 50 % -> 90 % sparsity,
-masks updated every 100 steps; scored as a float model, as the paper does). Fine-tuning uses the cell's
-own optimizer and loss. INT8 files run in LiteRT (`deploy.convert`).
+masks updated every 100 steps; scored as a float model, as the paper does). QAT and pruning are
+`deploy.compress.quantization_aware` and `deploy.compress.prune`, fine-tuning with the cell's own
+optimizer and loss. INT8 files run in LiteRT (`deploy.convert`).
 
-Output folder (`--out`, default runs/grid or runs/grid-quick): grid.json (settings), split.json (the
+Output folder (`--output`, default runs/grid or runs/grid-quick): grid.json (settings), split.json (the
 image names of train/val/test), cells/<loss>-<optimizer>/ (base.keras, history.csv, <variant>.json,
 <variant>_per_image.csv), then results.csv, table.md (laid out like the paper's Table 3, the paper's
 numbers beside ours) and chart.png. Every finished variant is on disk, so running the same command
@@ -44,12 +45,12 @@ PRESETS = {
     # lr 1e-4 then 1e-7 after epoch 40, 60/20/20 split. Fine-tuning length for QAT/pruning is not stated: ours.
     "full": dict(model="unet", image_size=256, epochs=100, batch_size=8, qat_batch_size=6, lr=1e-4, lr_drop_epoch=40,
                  lr_after_drop=1e-7, finetune_epochs=10, finetune_lr=1e-4, prune_frequency=100, val_fraction=0.2,
-                 test_fraction=0.2, max_images=0, out="runs/grid"),
+                 test_fraction=0.2, max_images=0, output="runs/grid"),
     # The whole grid in minutes on a CPU: the smallest model, 32x32, 16 sample images, 2 epochs.
     "quick": dict(model="quarter_multiresunet", data=str(ROOT / "data" / "sample_microplastics"), image_size=32,
                   epochs=2, batch_size=4, qat_batch_size=4, lr=1e-3, lr_drop_epoch=0, finetune_epochs=1,
                   finetune_lr=1e-4, prune_frequency=1, val_fraction=0.0, test_fraction=0.25, max_images=16,
-                  calibration_images=8, eager=True, out="runs/grid-quick"),
+                  calibration_images=8, eager=True, output="runs/grid-quick"),
 }
 
 
@@ -135,16 +136,6 @@ def train_base(cfg: GridConfig, loss: str, optimizer: str, datasets, cell_dir: P
     keras.backend.clear_session()
 
 
-def fine_tune(model, cfg: GridConfig, loss: str, optimizer: str, train_ds, callbacks=()):
-    """`finetune_epochs` of training with the cell's optimizer and loss at `finetune_lr`."""
-    from zoo.training import loop, callbacks
-    from zoo.training.losses import get_loss
-
-    model.compile(optimizer=loop.make_optimizer(optimizer, cfg.finetune_lr), loss=get_loss(loss), run_eagerly=cfg.eager)
-    model.fit(train_ds, epochs=cfg.finetune_epochs, callbacks=list(callbacks), verbose=0)
-    return model
-
-
 def predict(model, x, batch_size: int = 8):
     """Keras model outputs as one array (a direct call per batch: no `predict` function to trace)."""
     import numpy as np
@@ -162,39 +153,27 @@ def weights_gzip_bytes(model) -> int:
 
 def make_variant(variant: str, model, cfg: GridConfig, loss: str, optimizer: str, arrays, train_seconds=None) -> tuple:
     """(foreground probabilities on the test images, extra facts) for one variant of the trained `model`,
-    which stays unchanged (pruning works on a copy: tfmot wraps the given layers in place)."""
+    which stays unchanged. Pruning and QAT fine-tune `finetune_epochs` with the cell's optimizer and loss at
+    `finetune_lr` (`deploy.compress`)."""
     import numpy as np
-    import tensorflow_model_optimization as tfmot
-    import tf_keras as keras
 
     from deploy import compress, convert
-    from zoo.models.quantization import calibrate_ranges, quantize_model
 
     x_test, calibration, train_ds, qat_ds = arrays
+    tuning = dict(epochs=cfg.finetune_epochs, lr=cfg.finetune_lr, optimizer=optimizer, run_eagerly=cfg.eager)
     if variant == "base":
         return predict(model, x_test), {"params": int(model.count_params()), "weights_gzip_bytes": weights_gzip_bytes(model),
                                         "train_seconds": train_seconds}
     if variant == "pruned":
-        api = tfmot.sparsity.keras
-        steps = cfg.finetune_epochs * int(train_ds.cardinality().numpy())
-        freq = cfg.prune_frequency
-        # The last mask update (a multiple of freq) is the end step, so the final sparsity is reached.
-        schedule = compress.pruning_schedule("polynomial", cfg.prune_final, initial=cfg.prune_initial, begin_step=0,
-                                             end_step=max(freq, (steps - 1) // freq * freq), frequency=freq)
-        copy = keras.models.clone_model(model)
-        copy.set_weights(model.get_weights())
-        wrapped = fine_tune(api.prune_low_magnitude(copy, pruning_schedule=schedule), cfg, loss, optimizer, train_ds,
-                            [api.UpdatePruningStep()])
-        pruned = api.strip_pruning(wrapped)
-        sparsity = compress.layer_sparsity(pruned)
+        pruned, sparsity = compress.prune(model, train_ds, loss, sparsity=cfg.prune_final, schedule="polynomial",
+                                          initial_sparsity=cfg.prune_initial, frequency=cfg.prune_frequency, **tuning)
         return predict(pruned, x_test), {"sparsity": round(float(np.mean(list(sparsity.values()))), 4),
                                          "weights_gzip_bytes": weights_gzip_bytes(pruned)}
     if variant == "ptq":
         blob = convert.to_tflite(model, "int8", calibration)
-    else:  # qat
-        qat = quantize_model(model)
-        calibrate_ranges(qat, calibration)  # start from PTQ's ranges, not tfmot's [-6, 6]
-        blob = convert.to_tflite(fine_tune(qat, cfg, loss, optimizer, qat_ds), "qat", calibration)
+    else:  # qat: ranges start from PTQ's (calibrated), not tfmot's [-6, 6]
+        qat, _ = compress.quantization_aware(model, qat_ds, loss, calibration=calibration, **tuning)
+        blob = convert.to_tflite(qat, "qat", calibration)
     return convert.LiteRTModel(blob).predict(x_test), {"int8_tflite_bytes": len(blob)}
 
 
@@ -247,10 +226,10 @@ def prepare(cfg: GridConfig, out: Path, overwrite: bool = False) -> tuple:
         if not same:
             changed = sorted(k for k in settings if old.get(k) != settings[k] and k not in ("optimizers", "losses", "variants"))
             raise GridError(f"{out}: holds a grid with other settings ({', '.join(changed)} differ); "
-                            "rerun with them, choose another --out, or --overwrite")
+                            "rerun with them, choose another --output, or --overwrite")
         if json.loads((out / "split.json").read_text()) != split:
             raise GridError(f"{out}: the images of {cfg.data} changed since this grid started, so its split would "
-                            "change; restore the data, choose another --out, or --overwrite")
+                            "change; restore the data, choose another --output, or --overwrite")
     out.mkdir(parents=True, exist_ok=True)
     files.remove_partial_files(out)
     files.atomic_write_text(out / "grid.json", json.dumps(settings, indent=2))
@@ -416,8 +395,8 @@ def parse_args(argv=None) -> tuple[GridConfig, argparse.Namespace]:
         p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
     for name in ("lr", "lr_after_drop", "finetune_lr", "prune_initial", "prune_final", "val_fraction", "test_fraction"):
         p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name))
-    p.add_argument("--out", default=PRESETS["full"]["out"], help="output folder; rerun the same command to resume")
-    p.add_argument("--overwrite", action="store_true", help="start again in an existing --out")
+    p.add_argument("--output", default=PRESETS["full"]["output"], help="output folder; rerun the same command to resume")
+    p.add_argument("--overwrite", action="store_true", help="start again in an existing --output")
     quick = "--quick" in (sys.argv[1:] if argv is None else argv)
     p.set_defaults(**{k: v for k, v in PRESETS["quick" if quick else "full"].items()})
     a = p.parse_args(argv)
@@ -434,7 +413,7 @@ def main(argv=None) -> int:
     from zoo import files
 
     try:
-        run_grid(cfg, args.out, overwrite=args.overwrite)
+        run_grid(cfg, args.output, overwrite=args.overwrite)
     except (GridError, data.DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -442,7 +421,7 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"\ninterrupted: finished variants are kept in {args.out}; run the same command again to continue",
+        print(f"\ninterrupted: finished variants are kept in {args.output}; run the same command again to continue",
               file=sys.stderr)
         return 130
     return 0

@@ -33,23 +33,13 @@ from pathlib import Path
 
 import numpy as np
 
-import zoo  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+import zoo  # first: selects Keras 2 before TensorFlow loads
+from zoo.models.registry import get_model_entry, resolve_model_name
 
 KERNEL_TAG = re.compile(r"^(?P<layer>.+)/kernel_0/histogram$")
 FEATURE_BRANCHES = {"m1", "m2", "m3", "conv1", "conv2", "conv1x1", "conv3x3", "conv"}  # all but the MRB shortcut
 BRANCH_COLORS = {"m1": "#1f77b4", "m2": "#ff7f0e", "m3": "#2ca02c", "shortcut": "#7f7f7f", "conv1": "#1f77b4",
                  "conv2": "#ff7f0e", "conv1x1": "#9467bd", "conv3x3": "#8c564b", "conv": "#333333"}
-# Paper 002's cuts: model -> (smaller model, or None when the zoo has none; stages the smaller model drops).
-# Each smaller model also keeps the bottleneck (stage 4) with fewer channels.
-REDUCTIONS = {
-    "unet": ("half_unet", (2, 3, 5, 6)),
-    "multiresunet": ("half_multiresunet", (2, 3, 5, 6)),
-    "half_unet": (None, (1, 7)),
-    "half_multiresunet": ("quarter_multiresunet", (1, 7)),
-    "quarter_multiresunet": (None, ()),
-}
-STAGES = {"unet": tuple(range(9)), "multiresunet": tuple(range(9)), "half_unet": (0, 1, 4, 7, 8),
-          "half_multiresunet": (0, 1, 4, 7, 8), "quarter_multiresunet": (0, 4, 8)}
 _TRUNCATED_STD = 0.87962566103423978  # std of a unit normal truncated at +-2 (Keras' truncated_normal)
 MAX_RIDGES = 10
 
@@ -131,14 +121,23 @@ class Kernel:
 
 # ----------------------------------------------------------------------------------------- reading
 
-def layer_place(name: str) -> tuple[str, str]:
-    """(group, branch) of a conv layer named by the zoo's conventions."""
-    if m := re.fullmatch(r"stage(\d+)_mrb_(m1|m2|m3|shortcut)_conv", name):
-        return f"stage{m[1]}", m[2]
-    if m := re.fullmatch(r"stage(\d+)_(\d+)_conv", name):
-        return f"stage{m[1]}", f"conv{m[2]}"
-    if m := re.fullmatch(r"respath(\d+)_\d+_(conv1x1|conv3x3)_conv", name):
-        return f"respath{m[1]}", m[2]
+def stage_plans() -> dict:
+    """{model: Stages} of every registered model whose entry says how its convs group into stages."""
+    return {n: e.stages for n in zoo.list_models(pairs=False) if (e := get_model_entry(n)).stages is not None}
+
+
+def stage_plan(model: str):
+    """The `Stages` of a registered model's entry, or None (unknown model, or no stage plan)."""
+    return stage_plans().get(model)
+
+
+def layer_place(name: str, model: str | None = None) -> tuple[str, str]:
+    """(group, branch) of a conv layer by the stage rules of `model`'s registry entry (of every entry when
+    `model` is None or has none); a conv no rule places is a group of its own (`stem_conv` -> stem, conv)."""
+    plans = stage_plans()
+    for plan in ([plans[model]] if model in plans else plans.values()):
+        if place := plan.place(name):
+            return place
     return name.removesuffix("_conv"), "conv"
 
 
@@ -195,6 +194,15 @@ def initial_distribution(layer) -> tuple[float, str] | None:
     return None
 
 
+def run_model_name(config: dict) -> str | None:
+    """The model of a run's config.json: its registry name (a run of `--model DECODER --encoder ENCODER` records
+    the pair's parts), or the recorded name when the registry has no such model."""
+    try:
+        return resolve_model_name(config.get("model") or "", config.get("encoder"))
+    except KeyError:
+        return config.get("model")
+
+
 def load_model_for(run_dir: Path, config: dict, use_checkpoint: bool):
     """(model, source): `last.keras` (final weights) if wanted and present, else the model rebuilt from
     config.json (shapes and initializers only), else (None, None)."""
@@ -202,13 +210,13 @@ def load_model_for(run_dir: Path, config: dict, use_checkpoint: bool):
 
     if use_checkpoint and (run_dir / "last.keras").is_file():
         return keras.models.load_model(run_dir / "last.keras", compile=False), "last.keras"
-    if config.get("model") in zoo.list_models() or config.get("encoder"):
-        size = config.get("image_size", (256, 256))
-        model = zoo.build_model(config["model"], input_shape=(*size, config.get("channels", 3)),
-                                width=config.get("width", 1.0), encoder=config.get("encoder"),
-                                **config.get("model_args", {}))
-        return model, None
-    return None, None
+    name = run_model_name(config)
+    if name not in zoo.list_models():
+        return None, None
+    size = config.get("image_size", (256, 256))
+    model = zoo.build_model(name, input_shape=(*size, config.get("channels", 3)), width=config.get("width", 1.0),
+                            **config.get("model_args", {}))
+    return model, None
 
 
 # ------------------------------------------------------------------------------------- statistics
@@ -329,50 +337,42 @@ class Analysis:
 
 
 def infer_model(names: list[str]) -> str:
-    stages = {int(m[1]) for n in names if (m := re.match(r"stage(\d+)_", n))}
-    multires = any("_mrb_" in n for n in names)
-    size = {frozenset(range(9)): "", frozenset({0, 1, 4, 7, 8}): "half_", frozenset({0, 4, 8}): "quarter_"}
-    prefix = size.get(frozenset(stages))
-    if prefix is None or (prefix == "quarter_" and not multires):
-        return "unknown"
-    return prefix + ("multiresunet" if multires else "unet")
+    """The registered model whose stage plan the conv layer names show (its stage numbers, by its rules), or
+    "unknown"."""
+    for model, plan in stage_plans().items():
+        groups = {place[0] for n in names if (place := plan.place(n))}
+        if {int(g[5:]) for g in groups if re.fullmatch(r"stage\d+", g)} == set(plan.numbers):
+            return model
+    return "unknown"
 
 
 def suggest(model: str, collapsed: set[int]) -> dict:
-    """The smaller architecture paper 002 would derive from the collapsed stage numbers."""
-    smaller, dropped = REDUCTIONS.get(model, (None, ()))
-    hit = sorted(collapsed & set(dropped))
-    bottleneck = 4 in collapsed
-    family = "MultiRes blocks" if "multires" in model else "stages"
-    if model not in REDUCTIONS:
-        return {"model": None, "text": f"`{model}` is not one of paper 002's five models; no reduction rule applies."}
-    if hit and smaller:
-        kept = STAGES[smaller]
-        why = {"unet": "the kernels of U-Net's later encoder stages approached zero (Fig. 11)",
-               "multiresunet": "the non-skip convs of MultiResUNet's MultiRes blocks 3 and 4 (stages 2, 3) "
-                               "approached zero (Fig. 12)",
-               "half_multiresunet": "some components of Half MultiResUNet's MultiRes blocks 3 and 4 "
-                                    "(stages 4, 7) centred around zero (Fig. 13)"}[model]
-        text = (f"**`{smaller}`**: collapsed {family} at stage(s) {', '.join(map(str, hit))}, which `{smaller}` "
-                f"drops (it keeps stages {', '.join(map(str, kept))}, the bottleneck 4 with fewer channels). "
-                f"Paper 002 made this cut because {why}. Try `python train.py --model {smaller}` on the same data "
-                f"and compare the recall-weighted scores.")
+    """The smaller architecture paper 002 would derive from the collapsed stage numbers (the model entry's `stages`)."""
+    plan = stage_plan(model)
+    if plan is None:
+        return {"model": None, "text": f"`{model}` is not one of paper 002's models with a stage plan (`stages` of "
+                                       "its registry entry); no reduction rule applies."}
+    hit = sorted(collapsed & set(plan.drops))
+    bottleneck = plan.bottleneck in collapsed
+    if hit and plan.smaller:
+        kept = get_model_entry(plan.smaller).stages.numbers
+        text = (f"**`{plan.smaller}`**: collapsed {plan.unit} at stage(s) {', '.join(map(str, hit))}, which "
+                f"`{plan.smaller}` drops (it keeps stages {', '.join(map(str, kept))}, the bottleneck "
+                f"{plan.bottleneck} with fewer channels). Paper 002 made this cut because {plan.reason}. Try "
+                f"`python train.py --model {plan.smaller}` on the same data and compare the recall-weighted scores.")
         if bottleneck:
-            text += " The bottleneck (stage 4) collapsed too; the smaller model's narrower bottleneck answers that."
-        return {"model": smaller, "text": text}
+            text += (f" The bottleneck (stage {plan.bottleneck}) collapsed too; the smaller model's narrower "
+                     "bottleneck answers that.")
+        return {"model": plan.smaller, "text": text}
     if hit:  # no smaller model in the zoo
-        if model == "half_unet":
-            return {"model": None, "text": f"Stage(s) {', '.join(map(str, hit))} collapsed. The next cut keeps stages "
-                    "0, 4 and 8 (as Quarter MultiResUNet does); the zoo has no such U-Net, and the paper did not "
-                    "build one. Keep `half_unet` or add a quarter U-Net builder."}
+        return {"model": None, "text": f"Stage(s) {', '.join(map(str, hit))} collapsed. {plan.reason}"}
     if bottleneck:
-        return {"model": model, "text": f"Keep `{model}` but narrow its bottleneck (stage 4 collapsed): pass a "
-                "smaller last value in `--model-arg filters=(...)`."}
-    if model == "quarter_multiresunet":
-        return {"model": model, "text": "Keep `quarter_multiresunet`: it is paper 002's smallest model and no stage "
-                "collapsed (the paper found no component of it centred at zero, Fig. 14)."}
-    return {"model": model, "text": f"Keep `{model}`: none of the {family} that the next smaller model drops "
-            f"({', '.join(map(str, dropped))}) collapsed. Paper 002 cuts only where kernels centre at zero; "
+        return {"model": model, "text": f"Keep `{model}` but narrow its bottleneck (stage {plan.bottleneck} "
+                "collapsed): pass a smaller last value in `--model-arg filters=(...)`."}
+    if not plan.drops:
+        return {"model": model, "text": f"Keep `{model}`: {plan.reason}."}
+    return {"model": model, "text": f"Keep `{model}`: none of the {plan.unit} that the next smaller model drops "
+            f"({', '.join(map(str, plan.drops))}) collapsed. Paper 002 cuts only where kernels centre at zero; "
             "where they stay spread it kept the model's stages."}
 
 
@@ -402,7 +402,7 @@ def analyze(run_dir, criterion: Criterion = Criterion(), *, config: dict | None 
                                    initial_distribution(layer) if layer is not None else None, criterion))
     kernels.sort(key=lambda k: group_order(k.group))  # stable: keeps layer order within a group
 
-    model_name = config.get("model") or infer_model(names)
+    model_name = run_model_name(config) or infer_model(names)
     stages, collapsed = [], []
     for group in sorted({k.group for k in kernels}, key=group_order):
         members = [k for k in kernels if k.group == group]

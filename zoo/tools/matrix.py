@@ -1,13 +1,15 @@
-"""The encoder x decoder matrix: its pairs, their size, and which pass QAT, full INT8 and the Edge TPU check.
+"""The encoder x decoder pairs: their size, and which pass QAT, full INT8 and the Edge TPU check.
 
-`python -m zoo.tools.matrix --check` builds every pair in its tiny test configuration (the catalogues'
+Every catalogued encoder under every decoder is a registry entry of kind "pair", `<decoder>_<encoder>`.
+`python -m zoo.tools.matrix --check` builds every pair in its tiny test configuration (the entry's
 `small` arguments: the same layer types, fewer channels and blocks) at 64x64 and records, per pair,
 whether tfmot's `quantize_model` accepts it and the QAT model runs (`qat`), whether full-INT8
 post-training conversion (int8 input and output) runs in LiteRT with finite output (`int8`), and
 `deploy.edgetpu.check_static` on that INT8 file (`edgetpu`: ops mapped before the first CPU fallback).
-The results go to `benchmarks/results/matrix_status.json`, which `train.py --list-models --encoders` reads; nothing
-there is written by hand. `--encoder` / `--decoder` restrict a check and merge into the file. Each pair
-is checked in its own Python process: a native crash in one pair is recorded as its result.
+The results go to `benchmarks/results/matrix_status.json` (generated, never edited by hand), which the
+table (`python -m zoo.tools.matrix`) shows beside each pair's size. `--encoder` / `--decoder` restrict a
+check and merge into the file. Each pair is checked in its own Python process: a native crash in one pair
+is recorded as its result.
 """
 from __future__ import annotations
 
@@ -18,58 +20,56 @@ from pathlib import Path
 
 from zoo.models import decoders
 from zoo.models.encoders import catalog
-from zoo.models.segmentation import build_segmentation_model, pair_name
+from zoo.models.registry import get_model_entry
+from zoo.models.segmentation import pair_name
 
 STATUS_FILE = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "matrix_status.json"
 CHECK_SIZE = 64
 
 
-def pairs(encoders=None, decoder_names=None) -> list[tuple[str, str]]:
-    """(encoder, decoder) for every available catalogued encoder and every decoder (or the ones given)."""
-    encoders = encoders or catalog.available_encoders()
+def pairs(encoders=None, decoder_names=None) -> list[str]:
+    """Names of the pair entries of the given encoders and decoders (default: all), encoder by encoder."""
+    encoders = encoders or catalog.list_encoders()
     decoder_names = decoder_names or decoders.list_decoders()
-    return [(e, d) for e in encoders for d in decoder_names]
+    return [pair_name(e, d) for e in encoders for d in decoder_names]
 
 
-def covering_pairs(encoders=None, decoder_names=None) -> list[tuple[str, str]]:
+def covering_pairs(encoders=None, decoder_names=None) -> list[str]:
     """A subset with every encoder once and every decoder at least once (encoder i with decoder i mod n)."""
-    encoders = encoders or catalog.available_encoders()
+    encoders = encoders or catalog.list_encoders()
     decoder_names = decoder_names or decoders.list_decoders()
     n = max(len(encoders), len(decoder_names))
-    return [(encoders[i % len(encoders)], decoder_names[i % len(decoder_names)]) for i in range(n)]
+    return [pair_name(encoders[i % len(encoders)], decoder_names[i % len(decoder_names)]) for i in range(n)]
 
 
-def check_order(pair_list) -> list[tuple[str, str]]:
-    """`pair_list` with the covering subset first, so an interrupted check has covered every encoder and decoder."""
-    first = [p for p in covering_pairs() if p in pair_list]
-    return first + [p for p in pair_list if p not in first]
+def check_order(names) -> list[str]:
+    """`names` with the covering subset first, so an interrupted check has covered every encoder and decoder."""
+    first = [n for n in covering_pairs() if n in names]
+    return first + [n for n in names if n not in first]
 
 
-def small_args(encoder: str, decoder: str) -> dict:
-    """`build_segmentation_model` arguments of a pair's tiny test configuration."""
-    return {"encoder_args": catalog.get_encoder(encoder).small, "decoder_args": decoders.get_decoder(decoder).small}
-
-
-def build_small(encoder: str, decoder: str, size: int = CHECK_SIZE, **kw):
-    """The pair in its tiny configuration at size x size x 3."""
-    return build_segmentation_model(encoder, decoder, input_shape=(size, size, 3), **small_args(encoder, decoder), **kw)
+def build_small(name: str, size: int = CHECK_SIZE, **kw):
+    """A model in its tiny test configuration (its entry's `small` arguments) at size x size x 3."""
+    return get_model_entry(name).build_small(input_shape=(size, size, 3), **kw)
 
 
 def _error(e: Exception) -> str:
     return f"{e.__class__.__name__}: {' '.join(str(e).split())[:200]}"
 
 
-def check_pair(encoder: str, decoder: str, size: int = CHECK_SIZE) -> dict:
-    """QAT, full INT8 and Edge TPU readiness of one pair (tiny configuration), each True or an error line."""
+def check_pair(name: str, size: int = CHECK_SIZE) -> dict:
+    """QAT, full INT8 and Edge TPU readiness of one model in its tiny configuration, each True or an error line."""
     import numpy as np
 
     from deploy import convert, edgetpu
     from zoo.models.quantization import quantize_model
 
-    model = build_small(encoder, decoder, size)
+    entry = get_model_entry(name)
+    model = build_small(name, size)
     x = np.random.default_rng(0).random((2, size, size, 3), dtype=np.float32)
     cal = [x[:1], x[1:]]
-    result = {"encoder": encoder, "decoder": decoder, "params_small": int(model.count_params())}
+    result = {"model": name, "encoder": entry.encoder, "decoder": entry.decoder,
+              "params_small": int(model.count_params())}
 
     try:
         qat = quantize_model(model)
@@ -97,13 +97,13 @@ def load_status(path: Path = STATUS_FILE) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {"pairs": {}}
 
 
-def check_pair_in_subprocess(encoder: str, decoder: str, timeout: float = 1800) -> dict:
+def check_pair_in_subprocess(name: str, timeout: float = 1800) -> dict:
     """`check_pair` in a fresh Python process, so a native crash (converter or XNNPACK abort) or a leak in
     one pair cannot stop or skew the others; a crash or timeout is recorded as that pair's result."""
     import subprocess
     import sys
 
-    cmd = [sys.executable, "-m", "zoo.tools.matrix", "--check-one", encoder, decoder]
+    cmd = [sys.executable, "-m", "zoo.tools.matrix", "--check-one", name]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                               cwd=Path(__file__).resolve().parents[2])
@@ -114,11 +114,11 @@ def check_pair_in_subprocess(encoder: str, decoder: str, timeout: float = 1800) 
         failure = f"check process exited with code {done.returncode}: {last[0][:200]}"  # a traceback's last line
     except subprocess.TimeoutExpired:
         failure = f"check process still running after {timeout:.0f} s"
-    return {"encoder": encoder, "decoder": decoder, "qat": failure, "int8": failure, "edgetpu": failure}
+    return {"model": name, "qat": failure, "int8": failure, "edgetpu": failure}
 
 
-def run_checks(pair_list, path: Path = STATUS_FILE, log=print, isolate: bool = True) -> dict:
-    """Check each pair (each in its own process unless `isolate=False`) and merge the results into the
+def run_checks(names, path: Path = STATUS_FILE, log=print, isolate: bool = True) -> dict:
+    """Check each named pair (each in its own process unless `isolate=False`) and merge the results into the
     status file (written after every pair)."""
     import tensorflow as tf
     import tensorflow_model_optimization as tfmot
@@ -127,14 +127,14 @@ def run_checks(pair_list, path: Path = STATUS_FILE, log=print, isolate: bool = T
     from zoo.files import atomic_write_text
 
     status = load_status(path)
-    status.update({"size": CHECK_SIZE, "configuration": "tiny (catalogue 'small' arguments)",
+    status.update({"size": CHECK_SIZE, "configuration": "tiny (the registry entries' 'small' arguments)",
                    "tensorflow": tf.__version__, "tfmot": tfmot.__version__})
-    for encoder, decoder in check_order(pair_list):
-        result = check_pair_in_subprocess(encoder, decoder) if isolate else check_pair(encoder, decoder)
+    for name in check_order(names):
+        result = check_pair_in_subprocess(name) if isolate else check_pair(name)
         result["checked"] = datetime.date.today().isoformat()
-        status["pairs"][pair_name(encoder, decoder)] = result
+        status["pairs"][name] = result
         atomic_write_text(path, json.dumps(status, indent=1, sort_keys=True) + "\n")
-        log(f"{pair_name(encoder, decoder):36s} {marks(result)}")
+        log(f"{name:36s} {marks(result)}")
         keras.backend.clear_session()
     return status
 
@@ -149,13 +149,13 @@ def marks(result: dict | None) -> str:
     return f"{yes(result.get('qat')):>5s}{yes(result.get('int8')):>6s}{tpu:>9s}"
 
 
-def complexity(encoder: str, decoder: str, input_shape) -> dict:
-    """Parameters, FLOPs and MACs of a pair at full size (catalogue defaults) for one input."""
+def complexity(name: str, input_shape) -> dict:
+    """Parameters, FLOPs and MACs of a model at full size (its builder's defaults) for one input."""
     import tf_keras as keras
 
     from zoo.models.complexity import count_flops, count_macs
 
-    model = build_segmentation_model(encoder, decoder, input_shape=input_shape)
+    model = get_model_entry(name).build(input_shape=input_shape)
     out = {"params": int(model.count_params()), "flops": count_flops(model), "macs": count_macs(model)}
     keras.backend.clear_session()
     return out
@@ -164,11 +164,10 @@ def complexity(encoder: str, decoder: str, input_shape) -> dict:
 def matrix_table(input_shape=(256, 256, 3), encoders=None, decoder_names=None, status: dict | None = None) -> str:
     """One row per pair: parameters, FLOPs, MACs at `input_shape`, and the recorded QAT / INT8 / Edge TPU marks."""
     status = load_status() if status is None else status
-    rows = [f"{'model (--model DECODER --encoder ENCODER)':44s}{'params':>10s}{'FLOPs':>10s}{'MACs':>10s}"
+    rows = [f"{'model (<decoder>_<encoder>)':44s}{'params':>10s}{'FLOPs':>10s}{'MACs':>10s}"
             f"{'QAT':>5s}{'INT8':>6s}{'EdgeTPU':>9s}"]
-    for encoder, decoder in pairs(encoders, decoder_names):
-        c = complexity(encoder, decoder, input_shape)
-        name = pair_name(encoder, decoder)
+    for name in pairs(encoders, decoder_names):
+        c = complexity(name, input_shape)
         rows.append(f"{name:44s}{c['params'] / 1e6:>9.3f}M{c['flops'] / 1e9:>9.2f}B{c['macs'] / 1e9:>9.3f}G"
                     f"{marks(status['pairs'].get(name))}")
     size = "x".join(map(str, input_shape))
@@ -183,14 +182,14 @@ def matrix_table(input_shape=(256, 256, 3), encoders=None, decoder_names=None, s
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--check", action="store_true", help="run the QAT / INT8 / Edge TPU checks, update the status file")
-    p.add_argument("--encoder", action="append", choices=catalog.available_encoders(), help="only this encoder (repeatable)")
+    p.add_argument("--encoder", action="append", choices=catalog.list_encoders(), help="only this encoder (repeatable)")
     p.add_argument("--decoder", action="append", choices=decoders.list_decoders(), help="only this decoder (repeatable)")
     p.add_argument("--input-size", type=int, default=256, help="square input size of the table (without --check)")
-    p.add_argument("--check-one", nargs=2, metavar=("ENCODER", "DECODER"),
-                   help="check one pair and print its result as JSON (what --check runs in a subprocess per pair)")
+    p.add_argument("--check-one", metavar="MODEL",
+                   help="check one model and print its result as JSON (what --check runs in a subprocess per pair)")
     a = p.parse_args(argv)
     if a.check_one:
-        print(json.dumps(check_pair(*a.check_one)))
+        print(json.dumps(check_pair(a.check_one)))
     elif a.check:
         run_checks(pairs(a.encoder, a.decoder))
     else:

@@ -2,7 +2,7 @@
 
 A recipe names the paper, the dataset folder it expects under `../shared/data`, and one entry per
 train.py setting with its `value` and where it comes from: `paper:` (what the paper gave, quoted from
-the spec) and/or `chosen:` (what the paper leaves out, or what train.py cannot do yet, and why we picked
+the paper) and/or `chosen:` (what the paper leaves out, or what train.py cannot do yet, and why we picked
 this value). `not_reproduced:` lists the paper's settings train.py has no switch for. Explicit flags
 override a recipe; the run's config.json records the recipe, its resolved values and what was overridden.
 
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RECIPES_DIR = ROOT / "recipes"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
-TOP_KEYS = {"name": True, "title": True, "paper": True, "spec": True, "dataset": True, "settings": True,
+TOP_KEYS = {"name": True, "title": True, "paper": True, "dataset": True, "settings": True,
             "not_reproduced": False}  # key -> required
 DATASET_KEYS = {"name", "folder", "paper", "chosen"}
 SETTING_KEYS = {"value", "paper", "chosen"}
@@ -54,7 +54,6 @@ class Recipe:
     path: Path
     title: str
     paper: str
-    spec: str
     dataset: dict
     settings: dict  # key -> {"value": ..., "paper": ..., "chosen": ...}
     not_reproduced: tuple = ()
@@ -72,15 +71,40 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
+MAX_RECIPE_BYTES = 1_000_000  # recipes are a few kB; a larger file is refused before it is parsed
+MAX_RECIPE_DEPTH = 50  # nesting of mappings and lists (recipes use 3 or 4)
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """Safe YAML that refuses a repeated key (PyYAML would silently keep the last `lr:`)."""
+    """Safe YAML that refuses a repeated key (PyYAML would silently keep the last `lr:`), anchors and
+    aliases (`&a` / `*a`: a few lines of them expand to billions of nodes, and recipes need none), and
+    nesting deeper than `MAX_RECIPE_DEPTH`."""
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            kind = "alias *" if isinstance(event, yaml.AliasEvent) else "anchor &"
+            raise yaml.composer.ComposerError(None, None, f"{kind}{event.anchor}: recipes may not use anchors or "
+                                              "aliases (write the value out)", event.start_mark)
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_RECIPE_DEPTH:
+                raise yaml.composer.ComposerError(None, None, f"nested more than {MAX_RECIPE_DEPTH} levels deep",
+                                                  event.start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _mapping_without_duplicates(loader, node, deep=False):
     seen = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
+        try:
+            repeated = key in seen
+        except TypeError:  # a list or mapping as a key: construct_mapping says so
+            break
+        if repeated:
             raise yaml.constructor.ConstructorError(None, None, f"key {key!r} appears twice", key_node.start_mark)
         seen.add(key)
     return loader.construct_mapping(node, deep=deep)
@@ -116,13 +140,25 @@ def read_recipe(name_or_path: str, folder: Path = RECIPES_DIR) -> Recipe:
     """Parse a recipe and check its structure (not yet its values; see `recipe_problems`)."""
     path = recipe_path(name_or_path, folder)
     try:
-        doc = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        with open(path, "rb") as f:
+            blob = f.read(MAX_RECIPE_BYTES + 1)
+    except OSError as e:
+        raise RecipeError(path, "", f"cannot read the file ({e.strerror or e})") from None
+    if len(blob) > MAX_RECIPE_BYTES:
+        raise RecipeError(path, "", f"file is larger than {MAX_RECIPE_BYTES} bytes (recipes are a few kB)")
+    try:
+        text = blob.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise RecipeError(path, "", f"not UTF-8 text (byte {e.start})") from None
+    try:
+        doc = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
-        raise RecipeError(path, "", f"not valid YAML{where}: {getattr(e, 'problem', None) or e}") from None
+        problem = " ".join(str(getattr(e, "problem", None) or e).split())
+        raise RecipeError(path, "", f"not valid YAML{where}: {problem}") from None
     if not isinstance(doc, dict):
-        raise RecipeError(path, "", "expected a mapping of name, title, paper, spec, dataset, settings")
+        raise RecipeError(path, "", "expected a mapping of name, title, paper, dataset, settings")
     for key, required in TOP_KEYS.items():
         if required and key not in doc:
             raise RecipeError(path, key, "missing")
@@ -149,7 +185,7 @@ def read_recipe(name_or_path: str, folder: Path = RECIPES_DIR) -> Recipe:
     not_reproduced = doc.get("not_reproduced") or []
     if not isinstance(not_reproduced, list) or not all(isinstance(s, str) for s in not_reproduced):
         raise RecipeError(path, "not_reproduced", "expected a list of sentences")
-    return Recipe(name=doc["name"], path=path, title=str(doc["title"]), paper=str(doc["paper"]), spec=str(doc["spec"]),
+    return Recipe(name=doc["name"], path=path, title=str(doc["title"]), paper=str(doc["paper"]),
                   dataset=dict(dataset), settings={str(k): dict(v) for k, v in settings.items()},
                   not_reproduced=tuple(not_reproduced))
 
@@ -200,7 +236,7 @@ def recipe_problems(recipe: Recipe, parser) -> list[RecipeError]:
                 bad(key, problem, value if actions[flag].choices and isinstance(value, str) else None)
     model_args = values.get("model_args") or {}
     if isinstance(model_args, dict) and values.get("model") in zoo.list_models():
-        params = zoo.models.registry.builder_signature(values["model"]).parameters
+        params = zoo.get_model_entry(values["model"]).signature.parameters
         if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
             for k in model_args:
                 if k not in params:

@@ -9,12 +9,23 @@ model (evaluation, TensorBoard previews, INT8 calibration) calls; other models g
 Readers: TIFF through `tifffile` (OpenCV reads multi-sample TIFFs as grey), everything else
 through OpenCV (PNG 8/16-bit, grey, RGBA, JPEG, BMP), with Pillow as a fallback for what OpenCV
 cannot decode (palette GIF, exotic BMP). A file that none can read raises `DataError` naming it.
+
+Pixel limit: before decoding, the readers take the size from the file header (PNG, JPEG, GIF, BMP, WebP, PNM,
+Sun raster, Radiance HDR and OpenEXR parsed here, TIFF through `tifffile`'s page tags, other formats
+through Pillow, which reads only the header when it opens a file) and refuse a file with more than
+`max_pixels` pixels (`MAX_PIXELS` by default, `DataConfig.max_pixels`; 0 or None: no limit) with a
+`DataError`, so a file whose header claims 20000 x 20000 pixels costs a few bytes of reading, not
+gigabytes. Pillow's own limit (`PIL.Image.MAX_IMAGE_PIXELS`) is raised to `max_pixels` when that is
+larger, as the header check comes first.
 """
 from __future__ import annotations
 
 import csv
 import logging
+import math
 import re
+import struct
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +36,9 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp", ".ppm", ".pgm", ".pbm",
                   ".jp2", ".exr", ".hdr", ".pnm", ".sr", ".ras"}
+# Default pixel limit of one image or mask file (DataConfig.max_pixels, train.py --max-pixels): 10000 x 10000.
+# Decoding takes 4-16 bytes a pixel on the way to float32, so this bounds one file at about 1.6 GB.
+MAX_PIXELS = 100_000_000
 # Suffixes other datasets append to mask stems (ISIC "_segmentation", PH2 "_lesion", ...).
 MASK_STEM_SUFFIXES = re.compile(r"(_mask|_masks|_segmentation|_seg|_gt|_lesion|_label|_labels|_anno)$", re.I)
 
@@ -44,6 +58,8 @@ class DataConfig:
         mask_invert: foreground is black in the mask files (e.g. MP-Set).
         fit: "resize" stretches to `image_size`; "pad" keeps the aspect ratio and pads right/bottom.
         normalization: {"mean": (r, g, b), "std": (r, g, b)} in [0, 1] units, or None (feed [0, 1]).
+        max_pixels: files with more pixels (width x height, read from the header before decoding) are
+            refused with a `DataError`; 0 or None: no limit.
     """
 
     image_size: tuple[int, int] = (256, 256)
@@ -52,8 +68,12 @@ class DataConfig:
     mask_invert: bool = False
     fit: str = "resize"
     normalization: dict | None = None
+    max_pixels: int | None = MAX_PIXELS
 
     def __post_init__(self):
+        if self.max_pixels is not None and (type(self.max_pixels) is not int or self.max_pixels < 0):
+            raise ValueError(f"max_pixels must be a whole number of pixels, 0 or more (0: no limit), "
+                             f"got {self.max_pixels!r}")
         if self.normalization is not None:
             norm = self.normalization
             if not isinstance(norm, dict) or set(norm) != {"mean", "std"} or \
@@ -66,12 +86,242 @@ class DataConfig:
             raise ValueError(f"channels must be 1 or 3, got {self.channels}")
 
 
+# --- image size from the header ----------------------------------------------------------------
+
+def pixel_limit_problem(path, max_pixels: int | None = MAX_PIXELS) -> str | None:
+    """Why `path` is over the pixel limit, e.g. "20000x20000 = 400000000 pixels, more than the limit of
+    100000000 (--max-pixels)", or None when it is not (or its size cannot be read without decoding).
+    Reads the file header only."""
+    if not max_pixels:
+        return None
+    size = header_size(path)
+    if size is None:
+        return None
+    pixels, shape = size
+    if pixels <= max_pixels:
+        return None
+    return f"{shape + ' = ' if shape else ''}{pixels} pixels, more than the limit of {max_pixels} (--max-pixels)"
+
+
+def check_pixel_limit(path, max_pixels: int | None = MAX_PIXELS) -> None:
+    """Raise `DataError` naming the file when its header claims more than `max_pixels` pixels."""
+    problem = pixel_limit_problem(path, max_pixels)
+    if problem:
+        raise DataError(f"{path}: {problem}")
+
+
+def header_size(path) -> tuple[int, str] | None:
+    """(pixels a full decode yields, "WxH" or "N pages of WxH", or "" when only the count is known) from
+    the file header, or None when the format is unknown here and to Pillow, or the header is damaged (the
+    decoders then report that). TIFF counts every page of its first series, which the TIFF reader decodes."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            size = _tiff_size(path)
+            if size is not None:
+                return size
+        with open(path, "rb") as f:
+            wh = _parse_header(f)
+    except (OSError, ValueError, struct.error, IndexError):
+        wh = None
+    if wh is None:
+        return _pillow_size(path)
+    w, h = wh
+    return w * h, f"{w}x{h}"
+
+
+def _parse_header(f) -> tuple[int, int] | None:
+    """(width, height) of PNG, JPEG, BMP, WebP, PNM, Sun raster, Radiance HDR or OpenEXR from its header."""
+    head = f.read(64)
+    if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
+        return struct.unpack(">II", head[16:24])
+    if head.startswith(b"\xff\xd8"):
+        return _jpeg_size(f)
+    if head.startswith(b"BM") and len(head) >= 26:
+        if struct.unpack("<I", head[14:18])[0] == 12:  # OS/2 BITMAPCOREHEADER
+            return struct.unpack("<HH", head[18:22])
+        w, h = struct.unpack("<ii", head[18:26])
+        return abs(w), abs(h)
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        chunk = head[12:16]
+        if chunk == b"VP8 " and head[23:26] == b"\x9d\x01\x2a":
+            w, h = struct.unpack("<HH", head[26:30])
+            return w & 0x3FFF, h & 0x3FFF
+        if chunk == b"VP8L" and head[20:21] == b"\x2f":
+            bits = struct.unpack("<I", head[21:25])[0]
+            return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+        if chunk == b"VP8X":
+            return int.from_bytes(head[24:27], "little") + 1, int.from_bytes(head[27:30], "little") + 1
+        return None
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return _gif_size(f, head)
+    if head[:4] == b"\x59\xa6\x6a\x95":  # Sun raster
+        return struct.unpack(">II", head[4:12])
+    if len(head) > 2 and head[:1] == b"P" and head[1:2] in b"123456" and head[2:3].isspace():
+        return _pnm_size(head + f.read(4096))
+    if head.startswith((b"#?RADIANCE", b"#?RGBE")):
+        return _radiance_size(head + f.read(65536))
+    if head[:4] == b"\x76\x2f\x31\x01":
+        return _exr_size(f)
+    return None
+
+
+def _jpeg_size(f) -> tuple[int, int] | None:
+    """Walk the JPEG segments (seeking over their bodies) to the first start-of-frame marker."""
+    f.seek(2)
+    skipped = 0
+    while skipped < 65536:
+        byte = f.read(1)
+        if not byte:
+            return None
+        if byte != b"\xff":
+            skipped += 1  # fill bytes between segments, or a damaged file
+            continue
+        while byte == b"\xff":
+            byte = f.read(1)
+        if not byte:
+            return None
+        marker = byte[0]
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            continue
+        if marker in (0xD9, 0xDA):  # end of image, or scan data before any frame header
+            return None
+        length = struct.unpack(">H", f.read(2))[0]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            _, h, w = struct.unpack(">BHH", f.read(5))
+            return w, h
+        f.seek(length - 2, 1)
+    return None
+
+
+def _gif_size(f, head: bytes) -> tuple[int, int] | None:
+    """The logical screen, grown to the first frame's extent (as Pillow and OpenCV size a GIF)."""
+    w, h, flags = struct.unpack("<HHB", head[6:11])
+    f.seek(13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 13))
+    for _ in range(10000):
+        block = f.read(1)
+        if block == b"\x2c":  # image descriptor
+            x, y, fw, fh = struct.unpack("<HHHH", f.read(8))
+            return max(w, x + fw), max(h, y + fh)
+        if block != b"\x21":  # trailer or damage: the screen size
+            return w, h
+        f.read(1)  # extension label, then data sub-blocks up to an empty one
+        while (n := f.read(1)) and n[0]:
+            f.seek(n[0], 1)
+    return w, h
+
+
+def _pnm_size(text: bytes) -> tuple[int, int] | None:
+    tokens = re.sub(rb"#[^\n]*", b" ", text[2:]).split()
+    return (int(tokens[0]), int(tokens[1])) if len(tokens) >= 2 and tokens[0].isdigit() and tokens[1].isdigit() else None
+
+
+def _radiance_size(text: bytes) -> tuple[int, int] | None:
+    m = re.search(rb"\n\n([-+])Y (\d+) ([-+])X (\d+)", text)
+    return (int(m.group(4)), int(m.group(2))) if m else None
+
+
+def _exr_size(f) -> tuple[int, int] | None:
+    """The dataWindow attribute of an OpenEXR header (name\\0 type\\0 int32 size, value)."""
+    f.seek(8)
+    for _ in range(1000):
+        name = _c_string(f)
+        if not name:
+            return None
+        _c_string(f)
+        size = struct.unpack("<i", f.read(4))[0]
+        if name == b"dataWindow" and size == 16:
+            x0, y0, x1, y1 = struct.unpack("<iiii", f.read(16))
+            return max(0, x1 - x0 + 1), max(0, y1 - y0 + 1)
+        f.seek(max(0, size), 1)
+    return None
+
+
+def _c_string(f, limit=256) -> bytes:
+    out = bytearray()
+    while len(out) < limit:
+        c = f.read(1)
+        if not c or c == b"\0":
+            break
+        out += c
+    return bytes(out)
+
+
+class _QuietOnThisThread(logging.Filter):
+    """Drops tifffile's log lines about a damaged file while this thread only reads its header (the
+    decoders, or the pixel limit, then report the file in one line)."""
+
+    local = threading.local()
+
+    def filter(self, record):
+        return not getattr(self.local, "quiet", False)
+
+
+def _tiff_size(path: Path) -> tuple[int, str] | None:
+    """Pixels of the first series (what `tifffile.imread` decodes) from the TIFF tags; None if tifffile fails."""
+    import tifffile
+
+    tiff_log = logging.getLogger("tifffile")
+    if not any(isinstance(f, _QuietOnThisThread) for f in tiff_log.filters):
+        tiff_log.addFilter(_QuietOnThisThread())
+    _QuietOnThisThread.local.quiet = True
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            page = series.keyframe
+            w, h = int(page.imagewidth), int(page.imagelength)
+            samples = max(1, int(page.samplesperpixel))
+            elements = math.prod(int(n) for n in series.shape)
+    except Exception as e:  # noqa: BLE001 - any parse failure: let the other readers judge
+        log.debug("tifffile cannot read the header of %s: %s", path, e)
+        return None
+    finally:
+        _QuietOnThisThread.local.quiet = False
+    pixels = elements // samples
+    pages = pixels // max(1, w * h)
+    return pixels, f"{pages} pages of {w}x{h}" if pages > 1 else f"{w}x{h}"
+
+
+def _pillow_size(path: Path) -> tuple[int, str] | None:
+    """(pixels, "WxH") from Pillow's header parse, or None when Pillow does not know the format."""
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+                return w * h, f"{w}x{h}"
+    except Image.DecompressionBombError as e:  # over Pillow's own limit; its message carries the count
+        m = re.search(r"\((\d+) pixels\)", str(e))
+        return (int(m.group(1)) if m else 2 * (Image.MAX_IMAGE_PIXELS or 0) + 1), ""
+    except Exception:  # noqa: BLE001 - unknown or damaged: the decoders report it
+        return None
+
+
+_PILLOW_LOCK = threading.Lock()
+
+
+def allow_in_pillow(max_pixels: int | None) -> None:
+    """Raise Pillow's decompression-bomb limit to `max_pixels` (None or 0: off) when that is larger, so
+    that Pillow does not refuse or warn about a file the header check let through."""
+    from PIL import Image
+
+    with _PILLOW_LOCK:
+        if Image.MAX_IMAGE_PIXELS is not None and (not max_pixels or max_pixels > Image.MAX_IMAGE_PIXELS):
+            Image.MAX_IMAGE_PIXELS = max_pixels or None
+
+
 # --- reading files ---------------------------------------------------------------------------
 
-def _read_raw(path: Path) -> np.ndarray:
-    """Decode a file to an array (H, W) or (H, W, C) in RGB order, keeping its bit depth."""
+def _read_raw(path: Path, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
+    """Decode a file to an array (H, W) or (H, W, C) in RGB order, keeping its bit depth; `DataError`
+    without decoding when its header claims more than `max_pixels` pixels."""
     if not path.is_file():
         raise DataError(f"{path}: file not found")
+    check_pixel_limit(path, max_pixels)
     if path.suffix.lower() in (".tif", ".tiff"):
         import tifffile
 
@@ -90,12 +340,15 @@ def _read_raw(path: Path) -> np.ndarray:
     try:
         from PIL import Image, UnidentifiedImageError
 
+        allow_in_pillow(max_pixels)
         with Image.open(path) as im:
             if im.mode in ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV"):
                 im = im.convert("RGBA" if "A" in im.mode or "transparency" in im.info else "RGB")
             return np.array(im)
     except UnidentifiedImageError:
         raise DataError(f"{path}: cannot decode image (not a format OpenCV or Pillow recognises)") from None
+    except Image.DecompressionBombError as e:  # a size the header check could not read
+        raise DataError(f"{path}: {' '.join(str(e).split())} (--max-pixels)") from None
     except (OSError, ValueError) as e:
         if "truncated" in str(e):
             raise DataError(f"{path}: truncated image file ({path.stat().st_size} bytes)") from None
@@ -117,10 +370,11 @@ def _to_unit_float(arr: np.ndarray, path: Path) -> np.ndarray:
     raise DataError(f"{path}: unsupported pixel type {arr.dtype}")
 
 
-def read_image(path, channels: int = 3) -> np.ndarray:
-    """Read an image as float32 (H, W, channels) in [0, 1]. Alpha is dropped, grey is repeated to RGB."""
+def read_image(path, channels: int = 3, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
+    """Read an image as float32 (H, W, channels) in [0, 1]. Alpha is dropped, grey is repeated to RGB.
+    A file over `max_pixels` pixels raises `DataError` before it is decoded."""
     path = Path(path)
-    arr = _to_unit_float(_read_raw(path), path)
+    arr = _to_unit_float(_read_raw(path, max_pixels), path)
     if arr.ndim == 2:
         arr = arr[..., None]
     if arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4):
@@ -134,14 +388,16 @@ def read_image(path, channels: int = 3) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def read_mask(path, threshold: float = 0.5, invert: bool = False) -> np.ndarray:
+def read_mask(path, threshold: float = 0.5, invert: bool = False, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
     """Read a mask as float32 (H, W, 1) in {0, 1}.
 
     Colour masks are reduced by their maximum channel (alpha ignored). Integer masks whose values
     are all 0/1 are label maps and kept as they are; others are compared with `threshold` x full scale.
+    A file over `max_pixels` pixels raises `DataError` before it is decoded.
     """
     path = Path(path)
-    return binarise_mask(mask_plane(_read_raw(path), path), threshold, invert, path).astype(np.float32)[..., None]
+    raw = _read_raw(path, max_pixels)
+    return binarise_mask(mask_plane(raw, path), threshold, invert, path).astype(np.float32)[..., None]
 
 
 def mask_plane(raw: np.ndarray, path) -> np.ndarray:
@@ -288,8 +544,8 @@ def restore_size(prob: np.ndarray, original_hw, cfg: DataConfig) -> np.ndarray:
 def load_pair(pair, cfg: DataConfig, fill=0.0):
     """Read, binarise and fit one (image, mask) pair to the model size."""
     img_path, mask_path = pair
-    image = read_image(img_path, cfg.channels)
-    mask = read_mask(mask_path, cfg.mask_threshold, cfg.mask_invert)
+    image = read_image(img_path, cfg.channels, cfg.max_pixels)
+    mask = read_mask(mask_path, cfg.mask_threshold, cfg.mask_invert, cfg.max_pixels)
     if image.shape[:2] != mask.shape[:2]:
         raise DataError(f"{mask_path}: mask size {mask.shape[1]}x{mask.shape[0]} differs from image "
                         f"{img_path.name} size {image.shape[1]}x{image.shape[0]}")
@@ -305,7 +561,7 @@ def load_arrays(pairs, cfg: DataConfig):
 def mean_pixel(pairs, cfg: DataConfig, max_images=200) -> tuple[float, ...]:
     """Mean pixel value per channel over (up to `max_images` of) the images: paper 002's fill value."""
     step = max(1, len(pairs) // max_images)
-    means = [read_image(p[0], cfg.channels).reshape(-1, cfg.channels).mean(0) for p in pairs[::step]]
+    means = [read_image(p[0], cfg.channels, cfg.max_pixels).reshape(-1, cfg.channels).mean(0) for p in pairs[::step]]
     return tuple(float(v) for v in np.mean(means, axis=0))
 
 

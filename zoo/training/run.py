@@ -19,7 +19,7 @@ from pathlib import Path
 from zoo.files import atomic_write_text
 from zoo.training import data
 
-SPLIT_FILE, CONFIG_FILE, PAIRS_FILE = "split.json", "config.json", "pairs.json"
+SPLIT_FILE, CONFIG_FILE, PAIRS_FILE, LOCK_FILE = "split.json", "config.json", "pairs.json", "run.lock"
 SPLIT_NAMES = ("train", "val", "test")
 
 
@@ -152,6 +152,8 @@ class RunConfig:
         if not (0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1):
             raise ValueError(f"--val-fraction and --test-fraction must be in [0, 1), got {self.val_fraction:g} and "
                              f"{self.test_fraction:g}")
+        if self.name is not None and (not self.name or Path(self.name).name != self.name or self.name in (".", "..")):
+            raise ValueError(f"--name is a folder name inside --output (no '/' or '..'), got {self.name!r}")
         if not self.folds and self.val_fraction + self.test_fraction >= 1:
             raise ValueError(f"--val-fraction {self.val_fraction:g} plus --test-fraction {self.test_fraction:g} "
                              "leaves no training data")
@@ -389,7 +391,7 @@ def check_batch_and_model(cfg: RunConfig, splits: dict) -> None:
         raise UsageError(f"--batch-size {cfg.batch_size} is larger than the {smallest} training pairs of {cfg.data}; "
                          "lower --batch-size")
     try:
-        cfg.build_model()
+        check_memory(cfg, cfg.build_model())
     except WeightsNotFound as e:
         raise UsageError(f"--encoder-weights: {e}") from None
     except (ValueError, TypeError) as e:
@@ -402,6 +404,44 @@ def check_batch_and_model(cfg: RunConfig, splits: dict) -> None:
                          f"{' '.join(str(e).split())}") from None
     finally:
         keras.backend.clear_session()
+
+
+def training_memory_bytes(cfg: RunConfig, model) -> int:
+    """A lower bound on training memory: weights with gradients and two Adam slots, and every layer's output
+    kept for the backward pass at --batch-size (float32)."""
+    import numpy as np
+
+    activations = 0
+    for layer in model.layers:
+        shapes = layer.output_shape if isinstance(layer.output_shape, list) else [layer.output_shape]
+        activations += sum(int(np.prod([d for d in s[1:] if d])) for s in shapes if s)
+    return 4 * (4 * model.count_params() + 2 * cfg.batch_size * activations)
+
+
+def available_memory_bytes() -> int | None:
+    """Memory this process can still use (Linux MemAvailable), or None when unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_memory(cfg: RunConfig, model) -> None:
+    """`UsageError` before anything is written when training cannot fit in host memory (CPU training only:
+    an accelerator's memory is checked by TensorFlow itself)."""
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU") or tf.config.list_physical_devices("TPU"):
+        return
+    need, free = training_memory_bytes(cfg, model), available_memory_bytes()
+    if free is not None and need > free:
+        h, w = cfg.image_size
+        raise UsageError(f"--image-size {h}x{w} at --batch-size {cfg.batch_size}: training {cfg.model} needs at least "
+                         f"{need / 2**30:.1f} GiB of memory, more than the {free / 2**30:.1f} GiB available; lower "
+                         "--image-size, --batch-size or --width")
 
 
 def create_run(cfg: RunConfig, pairs: list, splits: dict, *, overwrite: bool = False) -> Run:
@@ -417,8 +457,15 @@ def create_run(cfg: RunConfig, pairs: list, splits: dict, *, overwrite: bool = F
     if path.exists():
         if not (path / CONFIG_FILE).is_file():
             raise UsageError(f"{path}: not a train.py run folder (no config.json); --overwrite only replaces runs")
+        _refuse_if_locked(path)
         shutil.rmtree(path)
-    path.mkdir(parents=True)
+    try:
+        path.mkdir(parents=True)
+    except FileExistsError:
+        raise UsageError(f"{path}: another process created this run folder just now; choose another --name") from None
+    except OSError as e:
+        raise UsageError(f"--output {cfg.output}: cannot create the run folder {path} ({e.strerror})") from None
+    acquire_lock(path)
     atomic_write_text(path / PAIRS_FILE, json.dumps(_names(pairs), indent=0))
     write_split(path, splits)
     atomic_write_text(path / CONFIG_FILE, cfg.to_json())
@@ -433,8 +480,68 @@ def resume_run(path, changes: dict) -> Run:
     run = Run.load(path)
     run.check_files()
     config = dataclasses.replace(run.config, **changes).check()
+    acquire_lock(run.path)
     remove_partial_files(run.path)  # temporary files of a killed process
     if run.split_note:  # record the rebuilt split, so that later commands read the same one
         write_split(run.path, run.splits)
     atomic_write_text(run.path / CONFIG_FILE, config.to_json())
     return dataclasses.replace(run, config=config, split_note=None)
+
+
+# --- one process per run folder --------------------------------------------------------------------
+
+def _lock_holder(path) -> int | None:
+    """The id of the live process holding the run folder's lock, or None (no lock, or its process is gone)."""
+    import os
+
+    try:
+        pid = int((Path(path) / LOCK_FILE).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    if pid == os.getpid():
+        return pid
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:  # alive, another user's
+        return pid
+    return pid
+
+
+def _refuse_if_locked(path) -> None:
+    import os
+
+    pid = _lock_holder(path)
+    if pid is not None and pid != os.getpid():
+        raise UsageError(f"{path}: in use by another train.py (process {pid}); wait for it to finish or stop it")
+
+
+def acquire_lock(path) -> None:
+    """Mark the run folder as this process's (`run.lock` with its id); `UsageError` when a live process holds
+    it. A lock left by a killed process is taken over."""
+    import os
+
+    lock = Path(path) / LOCK_FILE
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            _refuse_if_locked(path)
+            lock.unlink(missing_ok=True)  # its process is gone
+            continue
+        except OSError as e:
+            raise UsageError(f"{path}: cannot write to the run folder ({e.strerror})") from None
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{os.getpid()}\n")
+        return
+    _refuse_if_locked(path)
+    raise UsageError(f"{path}: another process took the run folder's lock just now")
+
+
+def release_lock(path) -> None:
+    """Remove this process's lock from the run folder (nothing when another process holds it)."""
+    import os
+
+    if _lock_holder(path) == os.getpid():
+        (Path(path) / LOCK_FILE).unlink(missing_ok=True)

@@ -8,5 +8,6 @@ Convention, shared by every encoder module here:
   path=None)` that copies the official weights in with `zoo.models.pretrained.copy_weights`;
 - `INPUT_NORMALIZATION = {"mean": (r, g, b), "std": (r, g, b)}` in [0, 1] pixel units: the data
   pipeline feeds `(x - mean) / std` (recorded in the run's config), never a layer inside the model.
-An encoder joins the encoder x decoder matrix by one `register_encoder(...)` line in `catalog.py`.
+An encoder is added by one `register_encoder(...)` line in `catalog.py`, which also registers it under
+every decoder as the models `<decoder>_<encoder>`.
 """

@@ -1,11 +1,11 @@
-"""The encoder catalogue: every encoder the encoder x decoder matrix offers, by name.
+"""The encoder catalogue: every encoder a decoder can sit on, by name. Encoders are parts, not models:
+`zoo.models.segmentation` registers every encoder under every decoder as the model `<decoder>_<encoder>`.
 
 An entry names a module of this package that follows the convention of `zoo/models/encoders/__init__.py`
 (a builder returning features by stride, `load_imagenet(model, path, **kw)`, `INPUT_NORMALIZATION`),
 the builder's fixed arguments, the arguments `load_imagenet` needs from them, and the arguments that
-make the encoder tiny for the matrix tests (same layer types, fewer channels or blocks).
-Modules are imported when an encoder is used, so an entry whose module is not there yet is skipped
-by `available_encoders()` instead of breaking `import zoo`. Registering an encoder is one line.
+make the encoder tiny for the pairs' test variant (same layer types, fewer channels or blocks).
+Registering an encoder is one line.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ class EncoderEntry:
     builder: str
     args: dict = dataclasses.field(default_factory=dict)
     weights_args: tuple = ()  # builder arguments `load_imagenet` takes as keywords (e.g. depth)
-    small: dict = dataclasses.field(default_factory=dict)  # tiny variant for the matrix tests
+    small: dict = dataclasses.field(default_factory=dict)  # tiny variant: the pairs' test configuration
 
     def load_module(self):
         return importlib.import_module(f"zoo.models.encoders.{self.module}")
@@ -82,31 +82,20 @@ for _v, _name in (("y008", "regnety_800mf"), ("y016", "regnety_1600mf")):  # tin
     register_encoder(_name, "regnet", "regnet", args={"variant": _v}, weights_args=("variant",),
                      small={"variant": ((1, 1, 2, 1), (16, 32, 48, 64), 8)})
 
-def is_available(name: str) -> bool:
-    """True when `name` is catalogued and its module imports (a catalogued module may not have landed yet)."""
-    if name not in ENCODERS:
-        return False
-    try:
-        ENCODERS[name].load_module()
-    except ImportError:
-        return False
-    return True
 
-
-def available_encoders() -> list[str]:
-    """Catalogued encoder names whose modules exist, in catalogue order."""
-    return [n for n in ENCODERS if is_available(n)]
+def list_encoders() -> list[str]:
+    """Catalogued encoder names, in catalogue order."""
+    return list(ENCODERS)
 
 
 def unknown_encoder_message(name: str) -> str:
     """One line for an unknown encoder name, with the closest catalogued names."""
-    known = available_encoders()
-    return f"unknown encoder {name!r}.{did_you_mean(name, known)} Known encoders: {', '.join(known)}"
+    return f"unknown encoder {name!r}.{did_you_mean(name, ENCODERS)} Encoders: {', '.join(ENCODERS)}"
 
 
 def get_encoder(name: str) -> EncoderEntry:
-    """The catalogue entry of an available encoder; KeyError with a one-line message otherwise."""
-    if name not in ENCODERS or not is_available(name):
+    """The catalogue entry of an encoder; KeyError with a one-line message otherwise."""
+    if name not in ENCODERS:
         raise KeyError(unknown_encoder_message(name))
     return ENCODERS[name]
 
@@ -117,3 +106,4 @@ def feature_channels(name: str, input_shape=(64, 64, 3), **overrides) -> dict:
 
     features = get_encoder(name).build(keras.Input(input_shape), **overrides)
     return {s: int(t.shape[-1]) for s, t in sorted(features.items())}
+

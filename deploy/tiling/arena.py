@@ -1,0 +1,65 @@
+"""RAM budget: the TFLite-Micro tensor arena against the tile size, the largest tile that fits, and the plot."""
+from __future__ import annotations
+
+import numpy as np
+
+from deploy import tflm
+from deploy.tiling.receptive_field import resize_tflite
+from zoo.files import atomic_path
+
+
+class TFLMRunner:
+    """One TFLite-Micro interpreter kept alive across tiles, as firmware does (`invoke_raw` like LiteRTModel's)."""
+
+    def __init__(self, model_bytes: bytes, arena_size: int):
+        self.interpreter = tflm._tflm(model_bytes, arena_size)
+
+    def invoke_raw(self, x_quantized: np.ndarray) -> np.ndarray:
+        self.interpreter.set_input(x_quantized, 0)
+        self.interpreter.invoke()
+        return self.interpreter.get_output(0)
+
+
+def arena_curve(model_bytes: bytes, tiles) -> list[tuple[int, int]]:
+    """(tile input side, smallest TFLM arena in bytes) for each tile side."""
+    return [(t, tflm.smallest_arena(resize_tflite(model_bytes, (t, t)))) for t in tiles]
+
+
+def largest_fitting_tile(model_bytes: bytes, ram: int, smallest: int, largest: int, alignment: int) -> int | None:
+    """Largest tile side (a multiple of `alignment` in [smallest, largest]) whose TFLM arena fits `ram` bytes,
+    by bisection (the arena grows with the tile). None when even `smallest` does not fit."""
+    candidates = list(range(smallest, largest + 1, alignment))
+    lo, hi = -1, len(candidates)  # candidates[lo] fits, candidates[hi] does not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if tflm.fits(resize_tflite(model_bytes, (candidates[mid],) * 2), ram):
+            lo = mid
+        else:
+            hi = mid
+    return candidates[lo] if lo >= 0 else None
+
+
+def plot_arena(models: dict, budget: int, path) -> None:
+    """Arena against tile side for each model ({name: {"curve": [(tile, bytes)], "chosen": tile, "exact_min": tile}}),
+    with the RAM budget as a horizontal line, the chosen tile circled and the smallest exact tile dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for (name, m), color in zip(models.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"]):
+        tiles, arenas = zip(*m["curve"])
+        ax.plot(tiles, np.array(arenas) / 1024, "o-", ms=3, color=color, label=name)
+        if m.get("chosen") in tiles:
+            ax.plot(m["chosen"], arenas[tiles.index(m["chosen"])] / 1024, "o", ms=11, mfc="none", color=color)
+        if m.get("exact_min"):
+            ax.axvline(m["exact_min"], ls=":", color=color, label=f"{name}: smallest exact tile {m['exact_min']}")
+    ax.axhline(budget / 1024, color="red", ls="--", label=f"budget {budget // 1024} KB")
+    ax.set(xlabel="tile input side (px, core + 2 x halo)", ylabel="TFLM arena (KB, log scale)", yscale="log",
+           title="Tensor arena vs tile size")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=90)
+    plt.close(fig)
