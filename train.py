@@ -67,6 +67,9 @@ def build_parser() -> OneLineParser:
     add_data_flags(g, d)
     g.add_argument("--strict", action="store_true",
                    help="stop at the first bad file; by default bad pairs are listed and skipped")
+    g.add_argument("--max-pixels", type=int, default=d.max_pixels, metavar="N",
+                   help="skip image or mask files with more pixels than this, read from the header before decoding "
+                        "(0 = no limit)")
     g.add_argument("--image-size", "--input-size", dest="image_size", default="256",
                    help="model input size: N or HxW (divisible by the model's stride)")
     g.add_argument("--channels", type=int, choices=(1, 3), default=d.channels)

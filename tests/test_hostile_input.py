@@ -154,6 +154,7 @@ def test_header_bomb_in_a_run_is_one_skipped_line_and_strict_stops_with_exit_2(t
 
 
 def test_large_real_image_is_refused_over_a_small_limit_and_read_under_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)  # no limit (0) lifts Pillow's: restore it
     root = _good_set(tmp_path / "set", n=3)
     big_h, big_w = 1000, 1200
     big = np.zeros((big_h, big_w), np.uint8)
@@ -172,14 +173,20 @@ def test_large_real_image_is_refused_over_a_small_limit_and_read_under_it(tmp_pa
         assert validate.validate_dataset(root, cfg).problems == []
         image, mask = data.load_pair((path, root / "masks" / "p0.png"), cfg)
         assert image.shape == (32, 32, 3) and 0 < mask.mean() < 1
-    # Pillow has a limit of its own: a limit above it must not make Pillow refuse (or warn about) the file.
-    Image.fromarray(np.dstack([big] * 3)).convert("P").save(tmp_path / "big.gif")
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500_000)  # Pillow refuses over 2 x 500000
+    # Pillow has a limit of its own: a limit above it must not make Pillow refuse (or warn about) a file, neither
+    # in validation (Pillow checks JPEGs for truncation) nor in the reader (Pillow decodes what OpenCV cannot: TGA).
+    Image.fromarray(np.dstack([big] * 3)).save(tmp_path / "big.tga")
+    cv2.imwrite(str(root / "images" / "p1.jpg"), np.dstack([big] * 3))
+    (root / "images" / "p1.png").unlink()
+    cv2.imwrite(str(root / "masks" / "p1.jpg"), big)
+    (root / "masks" / "p1.png").unlink()
+    Image.MAX_IMAGE_PIXELS = 500_000  # Pillow refuses over 2 x 500000 and warns over 500000
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert data.read_image(tmp_path / "big.gif", max_pixels=2_000_000).shape == (big_h, big_w, 3)
-    with pytest.raises(data.DataError, match=r"big.gif: 1200x1000 = 1200000 pixels, more than the limit of 1000000"):
-        data.read_image(tmp_path / "big.gif", max_pixels=1_000_000)
+        assert data.read_image(tmp_path / "big.tga", max_pixels=2_000_000).shape == (big_h, big_w, 3)
+        assert validate.validate_dataset(root, data.DataConfig(max_pixels=2_000_000)).problems == []
+    with pytest.raises(data.DataError, match=r"big.tga: 1200x1000 = 1200000 pixels, more than the limit of 1000000"):
+        data.read_image(tmp_path / "big.tga", max_pixels=1_000_000)
     with pytest.raises(ValueError, match="max_pixels must be"):
         data.DataConfig(max_pixels=-1)
 
@@ -252,7 +259,7 @@ def test_bombs_are_refused_in_bounded_memory(tmp_path):
     ("alias_only", "not valid YAML (line 2): alias *x: recipes may not use anchors or aliases"),
     ("huge", f"file is larger than {recipes.MAX_RECIPE_BYTES} bytes"),
     ("deep", f"not valid YAML (line 2): nested more than {recipes.MAX_RECIPE_DEPTH} levels deep"),
-    ("latin1", "not UTF-8 text (byte 21)"),
+    ("latin1", "not UTF-8 text (line 2)"),
     ("list_key", "not valid YAML (line 1): found unhashable key"),
     ("python_tag", "not valid YAML (line 1): could not determine a constructor for the tag"),
 ])
@@ -325,9 +332,13 @@ def _layer(config, class_name):
     return next(layer for layer in config["config"]["layers"] if layer["class_name"] == class_name)
 
 
-def _names_module(module, class_name="Conv2D", registered_name=None):
+def _names_module(module, where="model", class_name=None, registered_name=None):
+    """An edit that makes one object of the config (the model itself, a layer or the loss) name `module`. Keras
+    imports the module of the model or of a compile object (loss, metric, optimizer) to look for the class."""
     def edit(config):
-        _layer(config, "Conv2D").update(module=module, class_name=class_name, registered_name=registered_name)
+        target = {"model": lambda: config, "layer": lambda: _layer(config, "Conv2D"),
+                  "loss": lambda: config["compile_config"]["loss"]}[where]()
+        target.update(module=module, registered_name=registered_name, class_name=class_name or target["class_name"])
     return edit
 
 
@@ -347,12 +358,12 @@ def test_keras_builtin_functions_load(tmp_path):
 @pytest.mark.parametrize("compile", [True, False])
 @pytest.mark.parametrize("kind,edit,message", [
     ("this", _names_module("this"), "the file names module this"),
-    ("os", _names_module("os", "system"), "the file names module os"),
-    ("keras_lookalike", _names_module("keras_extras"), "the file names module keras_extras"),
-    ("unregistered_zoo_object", _names_module("zoo.files", "function"),
+    ("os", _names_module("os", "loss", "system"), "the file names module os"),
+    ("keras_lookalike", _names_module("keras_extras", "layer"), "the file names module keras_extras"),
+    ("unregistered_zoo_object", _names_module("zoo.files", "loss", "function"),
      "the file names 'function' from module zoo.files, which is not registered as serializable"),
-    ("unknown_registered_name", _names_module("keras.layers", "Conv2D", "hostile>Conv2D"),
-     "the file names 'hostile>Conv2D', which is not a registered Keras object"),
+    ("unknown_registered_name", _names_module("keras.layers", "layer", "Conv2D", "hostile>Conv2D"),
+     "the file names 'hostile>Conv2D', which is not a registered Keras object (module keras.layers)"),
     ("python_builtin_function", lambda c: _layer(c, "Conv2D")["config"].update(
         activation={"module": "builtins", "class_name": "function", "config": "exit", "registered_name": "function"}),
      "the file names module builtins"),
@@ -383,6 +394,19 @@ def test_module_named_by_a_model_file_is_not_imported(saved_model, tmp_path, mon
     monkeypatch.delitem(sys.modules, "hostile_module_xyz", raising=False)
 
 
+def test_lambda_layer_naming_a_function_is_refused(tmp_path):
+    inp = keras.Input((4,))
+    keras.Model(inp, keras.layers.Lambda(lambda x: x * 2)(inp)).save(tmp_path / "lambda.keras")
+
+    def named_function(config):  # safe mode refuses a lambda's code, not a function given by module and name
+        _layer(config, "Lambda")["config"].update(function="getcwd", module="os", function_type="function")
+    path = _edited(tmp_path / "lambda.keras", tmp_path / "named.keras", named_function)
+    with pytest.raises(files.ModelFileError) as e:
+        files.load_model(path)
+    assert str(e.value) == f"{path}: refused to load: the file contains Python code (a Lambda layer), which safe mode " \
+                           "does not run"
+
+
 @pytest.mark.parametrize("kind,message", [
     ("zip_bomb", "refused to load: model.weights.h5 inflates"),
     ("deep_json", "refused to load: config.json is nested too deeply"),
@@ -410,11 +434,12 @@ def test_model_archive_bombs_are_refused(saved_model, tmp_path, kind, message):
 
 # --- colour masks with several label colours ------------------------------------------------------
 
-def _colour_mask(colours):
-    """An RGB mask (as RGB, not OpenCV's BGR) with one block per colour."""
-    m = np.zeros((H, W, 3), np.uint8)
+def _colour_mask(colours, h=160, w=192):
+    """An RGB mask (as RGB, not OpenCV's BGR) with one block per colour, large enough for JPEG's colour
+    subsampling to blur only the edges."""
+    m = np.zeros((h, w, 3), np.uint8)
     for i, colour in enumerate(colours):
-        m[5 + 15 * i:15 + 15 * i, 5:40] = colour
+        m[10 + 50 * i:50 + 50 * i, 20:170] = colour
     return m
 
 
@@ -429,6 +454,7 @@ def _colour_mask(colours):
 def test_colour_mask_with_several_label_colours_is_used_with_a_warning(tmp_path, colours, suffix, warned):
     root = _good_set(tmp_path / "set", n=3)
     (root / "masks" / "p0.png").unlink()
+    cv2.imwrite(str(root / "images" / "p0.png"), _image(0, 160, 192))
     path = root / "masks" / f"p0{suffix}"
     cv2.imwrite(str(path), cv2.cvtColor(_colour_mask(colours), cv2.COLOR_RGB2BGR))
     report = validate.validate_dataset(root)

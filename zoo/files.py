@@ -4,7 +4,8 @@ new one, never half-written), cleanup after a killed process, and `.keras` loadi
 Keras' safe mode refuses Lambda code, but it still imports any module a config names (`"module": "os"`) to
 find a class there. So `load_model` first reads config.json out of the archive and walks it: every object
 must come from Keras (`keras.*`, `tf_keras.*`, Keras' built-in functions) or be one of ours registered with
-`register_keras_serializable` (`zoo>...`, `edgeseg>...`); anything else is refused before Keras sees the file."""
+`register_keras_serializable` (`zoo>...`, `edgeseg>...`), and no Lambda layer may appear (safe mode refuses a
+lambda's code, but resolves a function named by module and name); anything else is refused before Keras sees the file."""
 from __future__ import annotations
 
 import contextlib
@@ -24,6 +25,7 @@ KERAS_MODULES = ("keras", "tf_keras")  # with their submodules: Keras' own class
 OWN_MODULES = ("zoo",)  # our layers, losses and metrics: loaded only through Keras' registry of serializable objects
 MAX_CONFIG_BYTES = 64 << 20  # config.json of the largest zoo model is well under 1 MB
 MAX_INFLATION = 100  # an archive member that inflates more than this (and past 64 MB) is refused as a zip bomb
+LAMBDA_REFUSAL = "the file contains Python code (a Lambda layer), which safe mode does not run"
 
 
 # --- atomic files ----------------------------------------------------------------------------
@@ -116,7 +118,9 @@ def _config_refusal(path: Path) -> str | None:
             stack.extend(node)
         elif isinstance(node, dict):
             stack.extend(node.values())
-            if "module" in node or "registered_name" in node:
+            if node.get("class_name") == "Lambda":  # safe mode lets a function named by module and name through
+                return LAMBDA_REFUSAL
+            if "class_name" in node and ("module" in node or "registered_name" in node):
                 refusal = _object_refusal(node)
                 if refusal:
                     return refusal
@@ -147,8 +151,11 @@ def _under(module: str, packages) -> bool:
 
 
 def _keras_builtin_function(name: str) -> bool:
-    """`name` is a function in one of the Keras modules Keras searches for a "builtins" function."""
-    if not name.isidentifier() or name.startswith("_"):
+    """`name` is a function in one of the Keras modules Keras searches for a "builtins" function, and not a
+    Python builtin (which Keras would fall back to: `exit`, `eval`, ...)."""
+    import builtins
+
+    if not name.isidentifier() or name.startswith("_") or hasattr(builtins, name):
         return False
     return any(callable(getattr(getattr(keras, mod), name, None))
                for mod in ("activations", "constraints", "initializers", "losses", "metrics", "optimizers", "regularizers"))
@@ -192,6 +199,5 @@ def load_model(path, *, compile: bool = True):
     except Exception as e:  # noqa: BLE001 - any failure to load becomes one line naming the file
         text = " ".join(str(e).split()) or e.__class__.__name__
         if "safe_mode" in text or "lambda" in text.lower():
-            raise ModelFileError(f"{path}: refused to load: the file contains Python code (a Lambda layer), "
-                                 "which safe mode does not run") from None
+            raise ModelFileError(f"{path}: refused to load: {LAMBDA_REFUSAL}") from None
         raise ModelFileError(f"{path}: cannot load model ({e.__class__.__name__}: {text[:300]})") from None

@@ -149,7 +149,8 @@ def read_recipe(name_or_path: str, folder: Path = RECIPES_DIR) -> Recipe:
     try:
         text = blob.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise RecipeError(path, "", f"not UTF-8 text (byte {e.start})") from None
+        line = blob.count(b"\n", 0, e.start) + 1
+        raise RecipeError(path, "", f"not UTF-8 text (line {line})") from None
     try:
         doc = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as e:

@@ -182,7 +182,7 @@ def _jpeg_size(f) -> tuple[int, int] | None:
         if not byte:
             return None
         marker = byte[0]
-        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+        if marker in (0x00, 0x01) or 0xD0 <= marker <= 0xD8:  # stuffed byte, or markers without a length
             continue
         if marker in (0xD9, 0xDA):  # end of image, or scan data before any frame header
             return None

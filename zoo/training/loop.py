@@ -58,11 +58,11 @@ def evaluate_at_original_size(model, pairs, cfg: DataConfig, threshold=0.5, batc
     rows = []
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start:start + batch_size]
-        originals = [read_image(p[0], cfg.channels) for p in chunk]
+        originals = [read_image(p[0], cfg.channels, max_pixels=cfg.max_pixels) for p in chunk]
         batch = np.stack([fit_to_size(img, None, cfg)[0] for img in originals])
         probs = model.predict(normalize(batch, cfg), verbose=0)
         for (image_path, mask_path), img, prob in zip(chunk, originals, probs):
-            truth = read_mask(mask_path, cfg.mask_threshold, cfg.mask_invert)[..., 0]
+            truth = read_mask(mask_path, cfg.mask_threshold, cfg.mask_invert, max_pixels=cfg.max_pixels)[..., 0]
             pred = restore_size(metrics.foreground(prob), img.shape[:2], cfg)[..., 0]
             rows += metrics.per_image_scores(truth[None], pred[None], threshold, names=[Path(image_path).name])
     if per_image_csv is not None:
@@ -71,7 +71,8 @@ def evaluate_at_original_size(model, pairs, cfg: DataConfig, threshold=0.5, batc
 
 
 def train_one(cfg, run_dir: Path, split, strategy=None) -> dict:
-    """Train one model (`cfg`: a RunConfig) on a `Split` of (train, val, test) pairs; write checkpoints, logs and metrics.json.
+    """Train one model (`cfg`: a RunConfig) on a `Split` of (train, val, test) pairs; write checkpoints, logs
+    and metrics.json.
 
     Each epoch ends with a backup in `run_dir/backup`. When one is there (an interrupted run), training
     continues after that epoch with the optimizer state, learning-rate step and epoch counter restored,

@@ -40,6 +40,7 @@ class RunConfig:
     mask_invert: bool = False
     mask_threshold: float = 0.5
     strict: bool = False
+    max_pixels: int = data.MAX_PIXELS  # larger image or mask files are skipped (0: no limit)
     image_size: tuple = (256, 256)
     channels: int = 3
     fit: str = "resize"
@@ -141,6 +142,8 @@ class RunConfig:
             raise ValueError(f"--width must be positive, got {self.width:g}")
         if min(self.image_size) < 1:
             raise ValueError(f"--image-size must be positive, got {self.image_size}")
+        if self.max_pixels < 0:
+            raise ValueError(f"--max-pixels must be 0 (no limit) or more, got {self.max_pixels}")
         if self.seed < 0 or self.histogram_freq < 0:
             raise ValueError(f"--seed and --histogram-freq must be 0 or more, got {self.seed} and {self.histogram_freq}")
         if not 0 <= self.mask_threshold < 1:
@@ -162,7 +165,7 @@ class RunConfig:
     def data_config(self) -> data.DataConfig:
         """How this run turns files into model inputs (size, fit, mask reading, input normalisation)."""
         return data.DataConfig(tuple(self.image_size), self.channels, self.mask_threshold, self.mask_invert, self.fit,
-                               self.input_normalization)
+                               self.input_normalization, self.max_pixels)
 
     def input_shape(self) -> tuple:
         return (*self.image_size, self.channels)
@@ -375,6 +378,8 @@ def usable_pairs(cfg: RunConfig, log=print) -> list:
     report = validate.validate_dataset(cfg.data, cfg.data_config(), strict=cfg.strict)
     for problem in report.problems:
         print(f"skipped {problem}", file=sys.stderr)
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     log(report.summary())
     return report.pairs
 
