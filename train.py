@@ -134,9 +134,11 @@ def parse_args(argv=None) -> tuple[RunConfig, argparse.Namespace]:
         recipe, a = recipes.apply_recipe(p, a, argv, warn=lambda line: print(line, file=sys.stderr))
     if a.list_models is not None or a.list_recipes:
         return RunConfig(), a
-    model = f"{a.model}_{a.encoder}" if a.encoder else a.model
-    if model not in zoo.list_models():
-        p.error(f"--model: {registry.unknown_model_message(model)}")
+    try:
+        model = registry.resolve_model_name(a.model, a.encoder)
+        zoo.get_model_entry(model)
+    except KeyError as e:
+        p.error(f"{'--encoder' if e.args[0].startswith('unknown encoder') else '--model'}: {e.args[0]}")
     bad = [s for s in a.model_arg if "=" not in s or not s.split("=", 1)[0].isidentifier()]
     if bad:
         p.error(f"--model-arg expects KEY=VALUE, got {bad[0]!r}")

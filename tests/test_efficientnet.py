@@ -47,7 +47,7 @@ def test_parameter_counts_match_documentation_and_paper():
     upp = zoo.build_model("unetpp", input_shape=(64, 64, 3))
     assert trainable(upp) == 5_089_969
     assert abs(trainable(upp) / zoo.get_model_info("unetpp")["params"] - 1) < 0.05
-    # Our UNet++ graph reproduces the official Keras UNet++ exactly (spec 003 section 2.3: 9,041,601).
+    # Our UNet++ graph reproduces the official Keras UNet++ exactly (paper 003: 9,041,601).
     official = zoo.build_model("unetpp", input_shape=(64, 64, 1), filters=32, batch_norm=False)
     assert official.count_params() == 9_041_601
     assert zoo.get_model_info("efficientunetpp")["input_normalization"] == effnet.INPUT_NORMALIZATION

@@ -154,7 +154,7 @@ def test_dice_and_jaccard_hand_made():
 
 
 def test_weighted_bce_anchor_two_ln2_n_per_image():
-    """P = 0.5 everywhere: sum_fg w_T = sum_bg w_F = N, so the loss is exactly 2 ln2 N (spec 002, section 3)."""
+    """P = 0.5 everywhere: sum_fg w_T = sum_bg w_F = N, so the loss is exactly 2 ln2 N (paper 002)."""
     for h, w in [(16, 16), (512, 512)]:
         y = np.zeros((2, h, w, 1), np.float32)
         y[0, :3, :5] = 1.0  # 15 foreground pixels
@@ -163,7 +163,7 @@ def test_weighted_bce_anchor_two_ln2_n_per_image():
         n = h * w
         assert value(WeightedBCE(), y, p) == pytest.approx(2 * np.log(2) * n, rel=1e-5)
         assert value(WeightedBCE(reduction_over_pixels="mean"), y, p) == pytest.approx(2 * np.log(2), rel=1e-5)
-    assert round(value(WeightedBCE(), y, p), -3) == 3.63e5  # the 512x512 magnitude quoted in the spec
+    assert round(value(WeightedBCE(), y, p), -3) == 3.63e5  # the 512x512 magnitude quoted from the paper
     # An image without foreground has only the background term: w_F = 1, so ln2 N.
     assert value(WeightedBCE(), np.zeros((1, 16, 16, 1), np.float32),
                  np.full((1, 16, 16, 1), 0.5, np.float32)) == pytest.approx(np.log(2) * 256, rel=1e-5)

@@ -1,5 +1,5 @@
 """Paper 000's models: MobileNetV3 encoder equal to keras.applications (same weights), DeepLabV3+ and
-U-Net counts as spec 000 documents them, QAT + pruning + full-INT8 with HARD_SWISH, the
+U-Net counts as paper 000 reports them, QAT + pruning + full-INT8 with HARD_SWISH, the
 missing-weights error, input normalisation in the data pipeline, and training on Kvasir images."""
 import json
 
@@ -69,7 +69,7 @@ def test_dilation_gives_output_stride_16_and_8():
 
 
 @pytest.mark.parametrize("name,kwargs,params,macs", [
-    # spec 000 section 2.6: trainable parameters and conv multiply-accumulates at 288x384x3
+    # paper 000: trainable parameters and conv multiply-accumulates at 288x384x3
     ("deeplabv3plus_mobilenetv3", {}, 3_212_369, 1.576e9),
     ("deeplabv3plus_mobilenetv3", {"variant": "small"}, 1_619_401, 1.088e9),
     ("deeplabv3plus_mobilenetv3", {"decoder_channels": 196}, 2_801_549, 1.219e9),

@@ -17,7 +17,7 @@ from zoo.models.rfe_unet import PAPER_GMACS, c2f, sppf
 TINY = dict(zoo.get_model_entry("resnet_rfe_unet").small)  # the registry's tiny variant of the same graph
 
 # Encoder parameters (BatchNorm statistics included). 50/101: keras.applications' no-top counts
-# (spec 004 section 2.1). 18/34: torchvision's trainable counts without the fc layer (11,689,512 and
+# (paper 004). 18/34: torchvision's trainable counts without the fc layer (11,689,512 and
 # 21,797,672 minus 513,000), plus 2 statistics per BatchNorm channel.
 ENCODER_PARAMS = {50: 23_587_712, 101: 42_658_176}
 ENCODER_TRAINABLE = {18: 11_176_512, 34: 21_284_672}
@@ -25,7 +25,7 @@ ENCODER_TRAINABLE = {18: 11_176_512, 34: 21_284_672}
 # Whole model at 256x256x3, our default design (sigmoid head). The paper gives no parameter counts.
 MODEL_PARAMS = {34: 25_565_953, 50: 89_401_601, 101: 108_472_065}
 # Our multiply-accumulates at 256x256 (convolutions; paper Table 7: 9.046, 39.701, 44.576 G) and the
-# encoders' share, which matches spec 004's independent count (4.785, 5.036, 9.885 G).
+# encoders' share, which matches an independent count (4.785, 5.036, 9.885 G).
 MODEL_GMACS = {34: 9.258, 50: 36.210, 101: 41.059}
 ENCODER_GMACS = {34: 4.785, 50: 5.036, 101: 9.885}
 

@@ -1,7 +1,7 @@
 """DeepLabV3+ with a MobileNetV3 encoder (paper 000: Jeong et al., Electronics 2023, 12, 1962).
 
 The paper uses DeepLabV3+ "without modification"; its figures match segmentation_models_pytorch's
-`DeepLabV3Plus(encoder="timm-mobilenetv3_large_075")` (spec 000 section 2.1), which this builds:
+`DeepLabV3Plus(encoder="timm-mobilenetv3_large_075")` (paper 000), which this builds:
 - encoder MobileNetV3-Large, alpha 0.75, output stride 16 (last stage dilated by 2; 8 dilates two);
 - separable ASPP on the stride-16 map: 1x1 conv, three depthwise-3x3 (dilation r) + pointwise
   branches, image pooling; each conv -> BN -> ReLU; concat -> 1x1 conv -> BN -> ReLU -> Dropout 0.5;
@@ -11,7 +11,7 @@ The paper uses DeepLabV3+ "without modification"; its figures match segmentation
 The paper's final rates are 8/22/36 (our default); smp's and the paper's baseline 12/24/36 is
 `atrous_rates=(12, 24, 36)`. Upsampling is half-pixel bilinear (PyTorch's used align_corners=True).
 
-Counts at 288x384x3 (spec 000 section 2.6): 3,212,369 trainable parameters (the paper's "6.18 M" is
+Counts at 288x384x3 (paper 000): 3,212,369 trainable parameters (the paper's "6.18 M" is
 a size in MiB of another configuration) and 1.576 G conv multiply-accumulates (paper "1.623 GFLOPs",
 which adds element-wise ops).
 

@@ -4,7 +4,7 @@ A ResNet-34/50/101 encoder (`zoo.models.encoders.resnet`, ImageNet weights for 5
 "2x2 transposed conv -> conv -> BN -> SiLU", and every skip replaced by an RFE module: YOLOv8's SPPF
 on encoder levels i and i+1, the deeper one upsampled x2, concatenated and fused by a C2f (the
 spec's reading A). The paper's figures (architecture, RFE) are lost, so these are our choices,
-each a builder argument (spec 004 section 2):
+each a builder argument (paper 004):
 - `rfe_levels`: encoder strides whose skip gets an RFE (default all four pairs 2/4, 4/8, 8/16,
   16/32); other levels pass the plain encoder map; `()` is the paper's "Base Line" without RFE.
 - `rfe_alignment`: "same" (default) feeds RFE_i (at level i's resolution) to the decoder stage of
@@ -39,7 +39,7 @@ layers = keras.layers
 STRIDES = (2, 4, 8, 16, 32)
 DEPTHS = (18, 34, 50, 101)
 # Paper 004 Table 7 "GFLOPs" at 256x256: multiply-accumulates (the R101 - R50 gap is the 17 extra
-# conv4 bottlenecks' 4.85 G MACs; spec 004 section 2.1). No parameter counts are given.
+# conv4 bottlenecks' 4.85 G MACs; paper 004). No parameter counts are given.
 PAPER_GMACS = {101: 44.576, 50: 39.701, 34: 9.046}
 
 

@@ -4,22 +4,22 @@ Both use one nested decoder, `nested_decoder(features, filters, dense=...)`, a f
 features-by-stride dict (`zoo.models.encoders` convention), so any encoder can sit under it. Node X^{i,j}
 (level i = i-th smallest stride, column j >= 1) is two 3x3 Conv -> BN -> ReLU over
 - `dense=True` (UNet++): [X^{i,0}, ..., X^{i,j-1}, U(X^{i+1,j-1})], every earlier node of its level;
-- `dense=False` (UNet+, paper 003's "improved UNet++ without dense connections", spec 003 section 2.1):
+- `dense=False` (UNet+, paper 003's "improved UNet++ without dense connections", paper 003):
   [X^{i,j-1}, U(X^{i+1,j-1})], its same-level predecessor and the upsampled node below.
 U is nearest-neighbour upsampling or a 2x2 stride-2 transposed conv (as wide as the node).
 
 `efficientunetpp` (paper 003; the paper states none of this beyond "EfficientNet + improved UNet++",
-6,653,549 trainable parameters, sigmoid head; our choices, spec 003 section 2.1):
+6,653,549 trainable parameters, sigmoid head; our choices, paper 003):
 - EfficientNet-B0 encoder (the parameter count rules out B2+; B1 would leave almost no decoder),
   its stage outputs at strides 2, 4, 8, 16, 32 as features (16, 24, 40, 112, 320 channels; Keras'
   1x1 `top_conv` is not used), ImageNet-normalised input (`effnet.INPUT_NORMALIZATION`);
 - UNet+ decoder, nearest upsampling, node widths `EFFICIENTUNETPP_FILTERS` = (32, 64, 128, 256) at
   strides 2, 4, 8, 16, then one upsampling to full resolution with a 16-channel node (no skip),
   1x1 conv + sigmoid: the widths (256, 128, 64, 32, 16) of the UNet++ authors' backbone decoder
-  ("xnet", spec 003 section 2.3). Total 6,603,213 trainable parameters (-0.76 % from the paper's
+  ("xnet", paper 003). Total 6,603,213 trainable parameters (-0.76 % from the paper's
   6,653,549). With Keras' `top_conv` (1280 channels) at stride 32 the same widths give 9.23 M, and
   the other usual taps (expand activations) 11.6 M, so the paper most likely tapped stage outputs.
-`unetpp` (paper 003's UNet++ baseline, 5,223,107 trainable parameters; spec 003 section 2.3): the
+`unetpp` (paper 003's UNet++ baseline, 5,223,107 trainable parameters; paper 003): the
 original UNet++ (official Keras code): a plain encoder of two-conv stages with 2x2 max-pooling,
 filters f, 2f, 4f, 8f, 16f; dense decoder with transposed-conv upsampling. The official f = 32
 (9,041,601 parameters for a 1-channel input, reproduced exactly with `batch_norm=False`) is 73 %

@@ -41,7 +41,7 @@ VARIANTS = ("base", "ptq", "qat", "pruned")
 TABLE_KEYS = ("accuracy", "f1", "iou", "recall", "precision")  # the paper's Table 3 columns (Jaccard = IoU)
 
 PRESETS = {
-    # Paper 001's settings (spec 001 sections 4.2 and 7): U-Net, 256x256, batch 8 (QAT 6), 100 epochs,
+    # Paper 001's settings (paper 001): U-Net, 256x256, batch 8 (QAT 6), 100 epochs,
     # lr 1e-4 then 1e-7 after epoch 40, 60/20/20 split. Fine-tuning length for QAT/pruning is not stated: ours.
     "full": dict(model="unet", image_size=256, epochs=100, batch_size=8, qat_batch_size=6, lr=1e-4, lr_drop_epoch=40,
                  lr_after_drop=1e-7, finetune_epochs=10, finetune_lr=1e-4, prune_frequency=100, val_fraction=0.2,

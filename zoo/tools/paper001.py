@@ -1,7 +1,7 @@
-"""Paper 001's Table 3 (Polisi et al. 2025), verbatim from the spec (`../shared/specs/001.md` section 8),
-and its labels, so the grid's table can show the paper's numbers beside ours.
+"""Paper 001's Table 3 (Polisi et al. 2025), copied verbatim from the paper, and its labels, so the grid's
+table can show the paper's numbers beside ours.
 
-Caveats from the spec: the two JaccardBCE-ADAM PostQ/Pruned rows duplicate DiceFocal-ADAM's (copy-paste
+Caveats: the two JaccardBCE-ADAM PostQ/Pruned rows duplicate DiceFocal-ADAM's (copy-paste
 slips in the paper), and the Jaccard-BCE-RMSprop rows (6 decimals) look computed by another script;
 the paper drew a new random test set per combination.
 """

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from zoo.files import atomic_write_text
 from zoo.training import data
+from zoo.training.data import MAX_PIXELS
 
 SPLIT_FILE, CONFIG_FILE, PAIRS_FILE, LOCK_FILE = "split.json", "config.json", "pairs.json", "run.lock"
 SPLIT_NAMES = ("train", "val", "test")
@@ -40,7 +41,7 @@ class RunConfig:
     mask_invert: bool = False
     mask_threshold: float = 0.5
     strict: bool = False
-    max_pixels: int = data.MAX_PIXELS  # larger image or mask files are skipped (0: no limit)
+    max_pixels: int = MAX_PIXELS  # larger image or mask files are skipped (0: no limit)
     image_size: tuple = (256, 256)
     channels: int = 3
     fit: str = "resize"
