@@ -27,6 +27,7 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import re
 import sys
 from pathlib import Path
@@ -34,7 +35,9 @@ from pathlib import Path
 import numpy as np
 
 import zoo  # first: selects Keras 2 before TensorFlow loads
-from zoo.models.registry import get_model_entry, resolve_model_name
+from zoo.cli import add_output_flag
+from zoo.models.registry import get_model_entry
+from zoo.training.run import RunConfig
 
 KERNEL_TAG = re.compile(r"^(?P<layer>.+)/kernel_0/histogram$")
 FEATURE_BRANCHES = {"m1", "m2", "m3", "conv1", "conv2", "conv1x1", "conv3x3", "conv"}  # all but the MRB shortcut
@@ -194,29 +197,23 @@ def initial_distribution(layer) -> tuple[float, str] | None:
     return None
 
 
-def run_model_name(config: dict) -> str | None:
-    """The model of a run's config.json: its registry name (a run of `--model DECODER --encoder ENCODER` records
-    the pair's parts), or the recorded name when the registry has no such model."""
-    try:
-        return resolve_model_name(config.get("model") or "", config.get("encoder"))
-    except KeyError:
-        return config.get("model")
+def run_config(run_dir: Path) -> RunConfig | None:
+    """The recorded config of a run folder or of the run a fold folder belongs to (None without config.json;
+    a broken one is a one-line `RunError`)."""
+    path = next((p / "config.json" for p in (run_dir, run_dir.parent) if (p / "config.json").is_file()), None)
+    return RunConfig.from_json(path) if path else None
 
 
-def load_model_for(run_dir: Path, config: dict, use_checkpoint: bool):
-    """(model, source): `last.keras` (final weights) if wanted and present, else the model rebuilt from
-    config.json (shapes and initializers only), else (None, None)."""
-    import tf_keras as keras
+def load_model_for(run_dir: Path, config: RunConfig | None, use_checkpoint: bool):
+    """(model, source): `last.keras` (final weights) if wanted and present, else the model rebuilt from the
+    run's config (shapes and initializers only), else (None, None)."""
+    from zoo.files import load_model
 
     if use_checkpoint and (run_dir / "last.keras").is_file():
-        return keras.models.load_model(run_dir / "last.keras", compile=False), "last.keras"
-    name = run_model_name(config)
-    if name not in zoo.list_models():
+        return load_model(run_dir / "last.keras", compile=False), "last.keras"
+    if config is None:
         return None, None
-    size = config.get("image_size", (256, 256))
-    model = zoo.build_model(name, input_shape=(*size, config.get("channels", 3)), width=config.get("width", 1.0),
-                            **config.get("model_args", {}))
-    return model, None
+    return config.build_model(pretrained=False), None
 
 
 # ------------------------------------------------------------------------------------- statistics
@@ -376,13 +373,11 @@ def suggest(model: str, collapsed: set[int]) -> dict:
             "where they stay spread it kept the model's stages."}
 
 
-def analyze(run_dir, criterion: Criterion = Criterion(), *, config: dict | None = None,
-            use_checkpoint: bool = True) -> Analysis:
-    """Analyse one run folder (one fold): histograms from `tb/train`, final weights from `last.keras`."""
+def analyze(run_dir, criterion: Criterion = Criterion(), *, use_checkpoint: bool = True) -> Analysis:
+    """Analyse one run folder (one fold): histograms from `tb/train`, final weights from `last.keras`, the
+    model from the run's record (config.json) when there is one."""
     run_dir = Path(run_dir)
-    if config is None:
-        path = next((p / "config.json" for p in (run_dir, run_dir.parent) if (p / "config.json").is_file()), None)
-        config = json.loads(path.read_text()) if path else {}
+    config = run_config(run_dir)
     hists = read_kernel_histograms(run_dir / "tb" / "train")
     model, weight_source = load_model_for(run_dir, config, use_checkpoint)
     convs = {}
@@ -402,7 +397,7 @@ def analyze(run_dir, criterion: Criterion = Criterion(), *, config: dict | None 
                                    initial_distribution(layer) if layer is not None else None, criterion))
     kernels.sort(key=lambda k: group_order(k.group))  # stable: keeps layer order within a group
 
-    model_name = run_model_name(config) or infer_model(names)
+    model_name = config.model if config else infer_model(names)
     stages, collapsed = [], []
     for group in sorted({k.group for k in kernels}, key=group_order):
         members = [k for k in kernels if k.group == group]
@@ -435,11 +430,11 @@ def analyze(run_dir, criterion: Criterion = Criterion(), *, config: dict | None 
                     suggest(model_name, stage_numbers), sources, check)
 
 
-def _epochs_trained(run_dir: Path, config: dict) -> int | None:
+def _epochs_trained(run_dir: Path, config: RunConfig | None) -> int | None:
     history = run_dir / "history.csv"
     if history.is_file():
         return max(0, len(history.read_text().strip().splitlines()) - 1)
-    return config.get("epochs")
+    return config.epochs if config else None
 
 
 # ---------------------------------------------------------------------------------------- figures
@@ -735,25 +730,26 @@ def fold_dirs(run_dir: Path) -> list[Path]:
 
 
 def analyze_run(run_dir, criterion: Criterion = Criterion(), *, use_checkpoint: bool = True,
-                tensorboard: bool = True) -> Path:
-    """Analyse a run folder (every fold of a `--folds` run) and write the report; returns report.md's path."""
+                tensorboard: bool = True, output=None) -> Path:
+    """Analyse a run folder (every fold of a `--folds` run) and write the report into `output` (default
+    `<run>/analysis`; folds in `<output>/<fold>`); returns report.md's path."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: run folder not found")
+    out = Path(output) if output else run_dir / "analysis"
     folds = fold_dirs(run_dir)
     if not folds:
-        return write_outputs(analyze(run_dir, criterion, use_checkpoint=use_checkpoint), run_dir / "analysis",
-                             tensorboard)
-    config = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").is_file() else {}
-    results = []
+        return write_outputs(analyze(run_dir, criterion, use_checkpoint=use_checkpoint), out, tensorboard)
+    results, reports = [], []
     for fold in folds:
-        a = analyze(fold, criterion, config=config, use_checkpoint=use_checkpoint)
-        write_outputs(a, fold / "analysis", tensorboard)
+        a = analyze(fold, criterion, use_checkpoint=use_checkpoint)
+        reports.append(write_outputs(a, out / fold.name if output else fold / "analysis", tensorboard))
         results.append(a)
-    return write_fold_summary(run_dir, results, criterion)
+    return write_fold_summary(run_dir, results, criterion, out, reports)
 
 
-def write_fold_summary(run_dir: Path, results: list[Analysis], criterion: Criterion) -> Path:
+def write_fold_summary(run_dir: Path, results: list[Analysis], criterion: Criterion, out: Path,
+                       reports: list[Path]) -> Path:
     """A `--folds` run: which kernels and stages collapse in how many folds; the suggestion from the majority."""
     n = len(results)
     majority = lambda count: count * 2 >= n  # noqa: E731  (at least half of the folds)
@@ -762,17 +758,16 @@ def write_fold_summary(run_dir: Path, results: list[Analysis], criterion: Criter
     stages = sorted(g for g, c in stage_counts.items() if c and majority(c))
     numbers = {int(g[5:]) for g in stages if re.fullmatch(r"stage\d", g)}
     suggestion = suggest(results[0].model, numbers)
-    out = run_dir / "analysis"
-    out.mkdir(exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     lines = [f"# Which stages learn: `{run_dir.name}`, {n} folds", "",
              f"Model `{results[0].model}`. Each fold has its own report and figures; a kernel or stage counts here "
              "when it collapses in at least half of the folds.", "",
              f"- **Collapsed stages (majority)**: {', '.join(group_label(g) for g in stages) or 'none'}",
              f"- **Suggestion**: {suggestion['text']}", "",
              "| fold | collapsed stages | collapsed kernels | report |", "|---|---|---|---|"]
-    for a in results:
+    for a, report in zip(results, reports):
         lines.append(f"| {a.run_dir.name} | {', '.join(a.collapsed_stages) or '-'} | {len(a.flagged)} | "
-                     f"[report]({a.run_dir.name}/analysis/report.md) |")
+                     f"[report]({Path(os.path.relpath(report, out)).as_posix()}) |")
     lines += ["", "| kernel | folds collapsed |", "|---|---:|"]
     lines += [f"| `{k}` | {c}/{n} |" for k, c in kernel_counts.items() if c]
     lines += ["", "## Criterion", "", criterion.describe(), ""]
@@ -799,10 +794,12 @@ def main(argv=None) -> int:
     p.add_argument("--histograms-only", action="store_true", help="ignore last.keras; use only the event files")
     p.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
                    help="do not write the figures to <run>/tb/analysis")
+    add_output_flag(p, None, "folder for report.md, report.json and the figures (default: <run>/analysis)")
     a = p.parse_args(argv)
     criterion = Criterion(a.shrink, a.band, a.near_zero, a.stage_share)
     try:
-        report = analyze_run(a.run_dir, criterion, use_checkpoint=not a.histograms_only, tensorboard=a.tensorboard)
+        report = analyze_run(a.run_dir, criterion, use_checkpoint=not a.histograms_only, tensorboard=a.tensorboard,
+                             output=a.output)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

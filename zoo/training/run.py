@@ -175,12 +175,14 @@ class RunConfig:
         """Builder arguments of the run: --model-arg values, plus --encoder-weights when given."""
         return self.model_args | ({"encoder_weights": self.encoder_weights} if self.encoder_weights else {})
 
-    def build_model(self, **overrides):
-        """The run's model, freshly built (random or ImageNet-initialised weights)."""
+    def build_model(self, *, pretrained: bool = True, **overrides):
+        """The run's model, freshly built: ImageNet-initialised encoder when the run asked for one and
+        `pretrained`, otherwise random weights (shapes and initializers only)."""
         import zoo
 
-        kwargs = {"input_shape": self.input_shape(), "width": self.width, **self.model_kwargs(), **overrides}
-        return zoo.build_model(self.model, **kwargs)
+        kwargs = self.model_kwargs() if pretrained else dict(self.model_args)
+        return zoo.build_model(self.model, **{"input_shape": self.input_shape(), "width": self.width, **kwargs,
+                                              **overrides})
 
     def make_splits(self, pairs) -> dict:
         """{"": Split} or one Split per fold ("fold0", ...) of `pairs`; deterministic from the seed."""
