@@ -107,3 +107,45 @@ def test_config_round_trips_and_older_encoder_key_names_the_pair():
     old = RunConfig.from_dict({"model": "fpn", "encoder": "mobilenetv3_small"})
     assert old.model == "fpn_mobilenetv3_small"
     assert RunConfig.from_dict({"future_setting": 1}) == RunConfig()  # unknown keys: a newer version's run
+
+
+def _locked_run(tmp_path, pid):
+    run_dir = _recorded_run(tmp_path, model="quarter_multiresunet", image_size=(32, 32))
+    (run_dir / "run.lock").write_text(f"{pid}\n")
+    return run_dir
+
+
+def test_a_run_in_use_is_refused_in_one_line_and_a_dead_lock_is_taken_over(tmp_path, capsys):
+    run_dir = _locked_run(tmp_path, 1)  # process 1 is always alive
+    for argv in (["--resume", str(run_dir)],
+                 [*FAST, "--data", str(SAMPLE_DATA), "--output", str(tmp_path), "--name", "run", "--overwrite"]):
+        assert train.main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "in use by another train.py (process 1)" in err[0], err
+    assert (run_dir / "config.json").is_file()  # --overwrite did not remove the run in use
+
+    from zoo.training.run import acquire_lock, release_lock
+
+    (run_dir / "run.lock").write_text("999999999\n")  # no such process: a killed run's lock
+    acquire_lock(run_dir)
+    assert (run_dir / "run.lock").read_text().split()[0] == str(__import__("os").getpid())
+    release_lock(run_dir)
+    assert not (run_dir / "run.lock").exists()
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--lr", "nan"], "--lr must be a positive finite number"),
+    (["--lr", "inf"], "--lr must be a positive finite number"),
+    (["--lr", "-1"], "--lr must be a positive finite number"),
+    (["--lr", "0"], "--lr must be a positive finite number"),
+    (["--seed", "-1"], "--seed and --histogram-freq must be 0 or more"),
+    (["--histogram-freq", "-1"], "--seed and --histogram-freq must be 0 or more"),
+    (["--name", "../elsewhere"], "--name is a folder name inside --output"),
+    (["--max-pixels", "-5"], "--max-pixels must be 0 (no limit) or more"),
+])
+def test_numbers_and_names_that_cannot_work_write_nothing(tmp_path, capsys, flags, message):
+    with pytest.raises(SystemExit) as e:
+        train.main([*FAST, "--output", str(tmp_path / "runs"), *flags])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "elsewhere").exists()
