@@ -23,6 +23,9 @@ from zoo.training.metrics import evaluate_masks
 from zoo.training.precision import float32_copy
 from zoo.files import atomic_path, atomic_write_bytes, atomic_write_text, load_model
 
+THRESHOLD = 0.5  # foreground where the probability exceeds this, in every score and in predict.py
+
+
 def latency_ms(model: convert.LiteRTModel, x: np.ndarray, runs: int = 20, warmup: int = 3) -> float:
     """Median wall time of one batch-1 inference in LiteRT, in milliseconds."""
     xq = model.quantize_input(x[:1])
@@ -38,7 +41,7 @@ def latency_ms(model: convert.LiteRTModel, x: np.ndarray, runs: int = 20, warmup
 
 def headline_scores(y_true, prob) -> dict:
     """Pooled Dice (f1), IoU, precision, recall and the per-image mean Dice, rounded to 4 decimals."""
-    s = evaluate_masks(y_true, prob)
+    s = evaluate_masks(y_true, prob, threshold=THRESHOLD)
     return {k: round(s[f"pooled_{k}"], 4) for k in ("f1", "iou", "precision", "recall")} | {
         "image_mean_f1": round(s["image_mean_f1"], 4)}
 
@@ -60,9 +63,13 @@ def run(model, out_dir, *, train_pairs, eval_pairs, data_cfg: data.DataConfig, l
     needs_training = options.prune or "qat" in options.quantize
     train_ds = data.make_dataset(train_pairs, data_cfg, batch_size=min(8, len(train_pairs)), shuffle=True) \
         if needs_training else None
+    # What a program feeding these files must do to an image (predict.py reads it from every sidecar).
+    preprocessing = {"image_size": [h, w], "channels": data_cfg.channels, "fit": data_cfg.fit,
+                     "input_normalization": data_cfg.normalization, "threshold": THRESHOLD}
     report = {"model": model.name, "input_shape": [h, w, data_cfg.channels], "eval_images": len(eval_pairs),
               "calibration_images": len(calibration), "threads": options.threads, "options": dataclasses.asdict(options),
-              "input_normalization": data_cfg.normalization, **(record or {}),
+              "input_normalization": data_cfg.normalization, "fit": data_cfg.fit, "threshold": THRESHOLD,
+              "preprocessing": preprocessing, **(record or {}),
               "scored_images": [Path(image).name for image, _ in eval_pairs], "variants": {}}
 
     base = model
@@ -102,7 +109,7 @@ def run(model, out_dir, *, train_pairs, eval_pairs, data_cfg: data.DataConfig, l
         runner = convert.LiteRTModel(blob, num_threads=options.threads)
         prob = runner.predict(x_eval)
         preds[mode] = prob
-        entry = {"file": path.name, "bytes": len(blob), "gzip_bytes": len(gzip.compress(blob, 9)),
+        entry = {"file": path.name, "preprocessing": preprocessing, "bytes": len(blob), "gzip_bytes": len(gzip.compress(blob, 9)),
                  "scores": headline_scores(y_eval, prob), "latency_ms": round(latency_ms(runner, x_eval), 3),
                  "input": {"dtype": np.dtype(runner.input["dtype"]).name,
                            "scale_zero_point": list(runner.input["quantization"])}}
@@ -133,6 +140,8 @@ def run(model, out_dir, *, train_pairs, eval_pairs, data_cfg: data.DataConfig, l
     if "onnx" in options.targets:
         log("exporting ONNX")
         report["onnx"] = export.to_onnx(base, out_dir / f"{stem}.onnx", x_eval[:1])
+        atomic_write_text(out_dir / f"{stem}.json", json.dumps({"file": f"{stem}.onnx", "preprocessing": preprocessing,
+                                                                **report["onnx"]}, indent=2, default=str))
 
     atomic_write_text(out_dir / "report.json", json.dumps(report, indent=2, default=str))
     atomic_write_text(out_dir / "report.md", markdown_report(report))

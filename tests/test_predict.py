@@ -2,8 +2,11 @@
 training's preprocessing; masks have each image's size, and their Dice on the run's recorded test images is the
 deploy report's; videos give one mask per frame; tiles agree with the whole image; bad input is one line."""
 import csv
+import dataclasses
 import json
+import os
 import shutil
+import time
 import types
 from pathlib import Path
 
@@ -47,20 +50,16 @@ def _downsized_sample(root: Path) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def deployed(tmp_path_factory):
-    """A tiny run trained on the downsized sample, deployed to INT8 .tflite and .onnx, and a folder to segment:
-    the run's images (four formats), the scored images at their original 256 px, odd sizes and one broken file."""
+def _build(root: Path) -> None:
+    """Train, deploy and lay out the folder to segment (see `deployed`) in `root`."""
     keras.utils.set_random_seed(0)
-    root = tmp_path_factory.mktemp("predict")
     dataset = _downsized_sample(root / "data")
     assert train.main(["--model", "quarter_multiresunet", "--image-size", str(SIZE), "--epochs", "6", "--lr", "0.01",
                        "--loss", "bce_dice", "--no-augment", "--histogram-freq", "0", "--cache", "none",
                        "--data", str(dataset), "--output", str(root), "--name", "r"]) == 0
-    run = root / "r"
-    out = root / "deployed"
-    assert deploy_main([str(run), "--quantize", "int8", "--targets", "tflite,onnx", "--output", str(out)]) == 0
-    report = json.loads((out / "report.json").read_text())
+    assert deploy_main([str(root / "r"), "--quantize", "int8", "--targets", "tflite,onnx", "--output",
+                        str(root / "deployed")]) == 0
+    report = json.loads((root / "deployed" / "report.json").read_text())
     source = root / "source"
     shutil.copytree(dataset / "images", source)
     (source / "full").mkdir()
@@ -73,7 +72,34 @@ def deployed(tmp_path_factory):
     grey16 = (cv2.cvtColor(original[:100, :70], cv2.COLOR_RGB2GRAY).astype(np.uint16) * 257)
     cv2.imwrite(str(source / "odd" / "grey16.png"), grey16)
     (source / "odd" / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
-    return types.SimpleNamespace(root=root, data=dataset, run=run, out=out, report=report, source=source,
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory):
+    """A tiny run trained on the downsized sample, deployed to INT8 .tflite and .onnx, and a folder to segment:
+    the run's images (four formats), the scored images at their original 256 px, odd sizes and one broken file.
+    Under pytest-xdist the first worker builds it and the others of the session wait for it and read it."""
+    root = tmp_path_factory.getbasetemp()
+    root = (root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root) / "predict_shared"
+    done, failed = root / "done", root / "failed"
+    try:
+        root.mkdir()
+    except FileExistsError:
+        deadline = time.monotonic() + 900
+        while not done.is_file():
+            if failed.is_file() or time.monotonic() > deadline:
+                pytest.fail(f"{root}: another worker failed to train and deploy the shared run")
+            time.sleep(1)
+    else:
+        try:
+            _build(root)
+        except BaseException:
+            failed.touch()
+            raise
+        done.touch()
+    out = root / "deployed"
+    return types.SimpleNamespace(root=root, data=root / "data", run=root / "r", out=out,
+                                 report=json.loads((out / "report.json").read_text()), source=root / "source",
                                  tflite=out / f"quarter_multiresunet_{SIZE}x{SIZE}_int8.tflite",
                                  onnx=out / f"quarter_multiresunet_{SIZE}x{SIZE}.onnx")
 
@@ -99,7 +125,7 @@ def _pooled_dice(masks_dir: Path, names, truth_dir: Path) -> float:
 
 def test_every_backend_reproduces_the_deploy_report(deployed, tmp_path, capsys):
     report, variants = deployed.report, deployed.report["variants"]
-    assert variants["keras_float"]["scores"]["f1"] > 0.05  # a model that finds particles: the comparison means something
+    assert variants["keras_float"]["scores"]["f1"] > 0.05  # a model that finds particles: the comparison means a thing
     good = [p for p in deployed.source.rglob("*") if p.is_file() and p.name != "broken.jpg"]
     models = {"run": (deployed.run, "keras_float"), "keras": (deployed.run / "best.keras", "keras_float"),
               "tflite": (deployed.tflite, "tflite_int8"), "onnx": (deployed.onnx, "keras_float")}
@@ -256,12 +282,18 @@ def test_preprocessing_of_deployed_files(tmp_path):
     pre, notes = predict.deployment_preprocessing(model, (32, 32, 3))
     assert (pre.image_size, pre.fit, pre.normalization, pre.threshold) == ((32, 32), "resize", None, 0.5) and notes
     norm = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
-    (tmp_path / "report.json").write_text(json.dumps({"input_shape": [32, 32, 3], "input_normalization": norm,
-                                                      "run": str(tmp_path / "gone")}))
+    report = {"input_shape": [32, 32, 3], "input_normalization": norm, "run": str(tmp_path / "gone"),
+              "variants": {"tflite_int8": {"file": model.name}}}
+    (tmp_path / "report.json").write_text(json.dumps(report))
     pre, notes = predict.deployment_preprocessing(model, (32, 32, 3))
     assert pre.normalization == norm and pre.fit == "resize" and "does not record the fit" in notes[0]
+    (tmp_path / "report.json").write_text(json.dumps(report | {"fit": "pad"}))
+    assert predict.deployment_preprocessing(model, (32, 32, 3)) == (dataclasses.replace(pre, fit="pad"), [])
     with pytest.raises(predict.PredictError, match="input_shape"):
         predict.deployment_preprocessing(model, (64, 64, 3))
+    other = tmp_path / "m_64x64_int8.tflite"  # a file the report does not list: the report is not used
+    pre, notes = predict.deployment_preprocessing(other, (64, 64, 3))
+    assert pre.normalization is None and "about other files" in notes[0]
     model.with_suffix(".json").write_text(json.dumps({"file": model.name, "preprocessing": {
         "image_size": [32, 32], "channels": 3, "fit": "pad", "input_normalization": None, "threshold": 0.3}}))
     pre, notes = predict.deployment_preprocessing(model, (32, 32, 3))
