@@ -56,7 +56,8 @@ def build_parser() -> OneLineParser:
                    help="builder argument, e.g. filters=(16,32,64) or batch_norm=False; repeatable")
     g.add_argument("--width", type=float, default=d.width, help="channel multiplier for any model")
     g.add_argument("--encoder-weights", default=None, metavar="imagenet|PATH",
-                   help="ImageNet weights for a model's pretrained encoder: from the Keras cache (imagenet) or an .h5 file")
+                   help="ImageNet weights for a model's pretrained encoder: imagenet (the official file, "
+                        "downloaded into the Keras cache on first use) or an .h5 file")
     g.add_argument("--list-models", nargs="?", const="", default=None, metavar="PATTERN",
                    help="print models with parameters and FLOPs, then exit; a PATTERN (wildcards) lists every "
                         "matching model, encoder x decoder pairs included")
@@ -112,8 +113,12 @@ def build_parser() -> OneLineParser:
                         f"(only {', '.join('--' + k.replace('_', '-') for k in RESUME_MAY_CHANGE)} may change)")
     g.add_argument("--overwrite", action="store_true", help="replace an existing run folder of the same name")
     g.add_argument("--histogram-freq", type=int, default=d.histogram_freq, help="epochs between weight histograms (0 = off)")
-    g.add_argument("--analyze", action="store_true",
-                   help="after training, report which stages' kernels collapse (python -m zoo.tools.histograms)")
+    g.add_argument("--histograms", choices=("kernels", "all"), default=d.histograms,
+                   help="which weights get histograms (grouped by stage in TensorBoard): conv kernels, or all "
+                        "(BatchNorm and biases too)")
+    g.add_argument("--analyze", action=argparse.BooleanOptionalAction, default=None,
+                   help="after training, report which stages' kernels collapse (python -m zoo.tools.histograms); "
+                        "default: whenever the run has histograms and the model has stage rules")
     add_deploy_arguments(p, quantize_default=())
     p.add_argument("--export-dir", default=None, help="where --quantize/--prune/--mcu-ram files go "
                                                       "(default tflite_models/<model>)")
@@ -277,10 +282,11 @@ def main(argv=None) -> int:
 
         out = deploy_run(run.Run.load(run_dir), options_from_args(args), args.export_dir)
         print(f"deployment files and report.md in {out}")
-    if args.analyze:
-        from zoo.tools.histograms import analyze_run
+    if args.analyze is not False:
+        from zoo.tools.histograms import analyze_after_training
 
-        print(f"kernel-histogram report (which stages learn) in {analyze_run(run_dir)}")
+        if report := analyze_after_training(run_dir, cfg, always=bool(args.analyze)):
+            print(f"kernel-histogram report (which stages learn) in {report}")
     print_summary(cfg, run_dir, final, n_pairs)
     return 0
 

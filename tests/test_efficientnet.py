@@ -14,6 +14,7 @@ from zoo.models.encoders import efficientnet as effnet
 from zoo.models.pretrained import WeightsNotFound
 from zoo.models.quantization import quantize_model
 from zoo.models.unetpp import nested_decoder
+from test_pretrained import offline
 
 MEAN = np.array(effnet.INPUT_NORMALIZATION["mean"], np.float32)
 STD = np.array(effnet.INPUT_NORMALIZATION["std"], np.float32)
@@ -138,6 +139,7 @@ def test_load_imagenet_copies_every_encoder_layer_by_name(tmp_path, monkeypatch)
     assert copied == 128 == effnet.load_imagenet(model, path)
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "empty"))
+    offline(monkeypatch)
     with pytest.raises(WeightsNotFound, match=r"efficientnetb0_notop\.h5.*storage\.googleapis\.com") as err:
         zoo.build_model("efficientunetpp", input_shape=(32, 32, 3), encoder_weights="imagenet")
     assert "\n" not in str(err.value)

@@ -1,7 +1,7 @@
 """Issue 12's extra encoders (MobileNetV2, EfficientNet-Lite, Xception, RegNetY): feature strides and
 channels, numeric equality with keras.applications on the same random weights (copied through each
-module's `load_imagenet` from a saved .h5, as the official files would be), the offline one-line
-missing-weights error, and tfmot QAT + pruning + full-INT8 LiteRT on a small model built on each."""
+module's `load_imagenet` from a saved .h5, as the official files would be), the one-line missing-weights
+error offline, and tfmot QAT + pruning + full-INT8 LiteRT on a small model built on each."""
 import numpy as np
 import pytest
 import tensorflow_model_optimization as tfmot
@@ -9,6 +9,7 @@ import tf_keras as keras
 
 from deploy import convert
 from test_efficientnet import randomise
+from test_pretrained import offline
 from zoo.models.encoders import efficientnet as effnet, mobilenetv2, regnet, xception
 from zoo.models.pretrained import WeightsNotFound
 from zoo.models.quantization import quantize_model
@@ -85,6 +86,7 @@ def check_qat_prune_int8(model, expect_ops=()):
 
 def check_missing_weights_one_line(load, filename, tmp_path, monkeypatch, model):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    offline(monkeypatch)
     with pytest.raises(WeightsNotFound) as err:
         load(model, None)
     msg = str(err.value)

@@ -22,6 +22,7 @@ from zoo.models.pretrained import WeightsNotFound
 from zoo.models.quantization import quantize_model
 from zoo.models.segmentation import build_segmentation_model
 from zoo.tools import matrix
+from test_pretrained import offline
 
 COVER = matrix.covering_pairs()
 # The default run trains and converts one encoder per family (the same layer types at other widths and depths are
@@ -133,6 +134,7 @@ def test_pair_imagenet_weights_by_name(tmp_path, monkeypatch):
     np.testing.assert_array_equal(model.get_layer("expanded_conv_3/expand").get_weights()[0],
                                   ref.get_layer("expanded_conv_3/expand").get_weights()[0])
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "empty"))
+    offline(monkeypatch)
     with pytest.raises(WeightsNotFound, match="resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"):
         zoo.build_model("unet_resnet50", input_shape=(SIZE, SIZE, 3), encoder_weights="imagenet")
 

@@ -16,6 +16,7 @@ from zoo.models.complexity import count_macs
 from zoo.models.encoders import mobilenetv3
 from zoo.models.pretrained import WeightsNotFound
 from zoo.models.quantization import quantize_model
+from test_pretrained import offline
 
 # Keras layers holding each stride's feature map (Small's stride-4 block has no residual Add).
 KERAS_TAPS = {"large": {2: "expanded_conv/Add", 4: "expanded_conv_2/Add", 8: "expanded_conv_5/Add",
@@ -137,6 +138,7 @@ def test_qat_prune_and_int8_keep_hard_swish_and_fuse_conv_bn(full):
 
 def test_missing_imagenet_weights_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    offline(monkeypatch)
     with pytest.raises(WeightsNotFound) as err:
         zoo.build_model("unet_mobilenetv3", input_shape=(32, 32, 3), encoder_weights="imagenet")
     msg = str(err.value)
@@ -149,6 +151,7 @@ def test_missing_imagenet_weights_is_one_line(tmp_path, monkeypatch):
 
 def test_train_py_encoder_weights_errors_exit_2(tmp_path, monkeypatch, capsys, sample_data):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    offline(monkeypatch)
     with pytest.raises(SystemExit) as e:
         train.parse_args(["--model", "unet", "--encoder-weights", "imagenet"])
     assert e.value.code == 2 and "has no pretrained encoder" in capsys.readouterr().err

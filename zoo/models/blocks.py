@@ -5,9 +5,73 @@ Every block names its layers from the `name` it is given (`{name}_conv`, `{name}
 """
 from __future__ import annotations
 
+import tensorflow as tf
 import tf_keras as keras
 
+from zoo.models.quantization import CUSTOM_QUANTIZE_CONFIGS, OutputQuantizeConfig
+
 layers = keras.layers
+
+
+@keras.saving.register_keras_serializable(package="edgeseg")
+class EdgeUpSampling2D(layers.UpSampling2D):
+    """`UpSampling2D` (integer factors, channels last) with the same outputs, in the TFLite form the
+    Edge TPU compiler maps.
+
+    Keras resizes with `half_pixel_centers=True`, which the TFLite converter writes as RESIZE_NEAREST_NEIGHBOR /
+    RESIZE_BILINEAR op version 3; released Edge TPU compilers answer "Operation version not supported" for it
+    and run that op and everything after it on the CPU (https://github.com/google-coral/edgetpu/issues/420,
+    /114, /152, /206, /396, /597; https://github.com/tensorflow/tensorflow/issues/42024).
+
+    - nearest: for an integer factor f, source index floor((d + 0.5) / f) (half-pixel) equals floor(d / f), so
+      `half_pixel_centers=False` gives identical values and converts to op version 1 (float) / 2 (int8).
+    - bilinear (half-pixel, edges clamped) for an integer factor f is exactly nearest x f, then edge
+      replication by m = f // 2, then a fixed separable depthwise filter of taps 1/f (|k| < f/2) and 1/(2f)
+      (|k| = f/2, even f): RESIZE_NEAREST_NEIGHBOR v2, STRIDED_SLICE, CONCATENATION, DEPTHWISE_CONV_2D in the
+      INT8 file. Equal to Keras' bilinear up to float rounding (about 1e-7 of the values). In training the layer
+      uses Keras' own bilinear resize (same values; XLA has no gradient for nearest resizes).
+    """
+
+    def _factors(self):
+        return tuple(int(v) for v in self.size)
+
+    def _nearest(self, inputs):
+        fh, fw = self._factors()
+        shape = inputs.shape[1:3]
+        size = ([shape[0] * fh, shape[1] * fw] if None not in shape
+                else tf.shape(inputs)[1:3] * tf.constant([fh, fw]))
+        return tf.raw_ops.ResizeNearestNeighbor(images=inputs, size=size, align_corners=False, half_pixel_centers=False)
+
+    @staticmethod
+    def _taps(f: int):
+        m = f // 2
+        return [1.0 / (2 * f) if (f % 2 == 0 and abs(k) == m) else 1.0 / f for k in range(-m, m + 1)]
+
+    def call(self, inputs, training=None):
+        if self.data_format != "channels_last" or self.interpolation not in ("nearest", "bilinear"):
+            return super().call(inputs)
+        if self.interpolation == "nearest":
+            return self._nearest(inputs)
+        if training:
+            return super().call(inputs)
+        fh, fw = self._factors()
+        x = self._nearest(inputs)
+        mh, mw = fh // 2, fw // 2
+        if mh:  # the first / last m rows of x all equal the input's edge row (m <= f)
+            x = tf.concat([x[:, :mh], x, x[:, -mh:]], axis=1)
+        if mw:
+            x = tf.concat([x[:, :, :mw], x, x[:, :, -mw:]], axis=2)
+        kernel = tf.constant([[a * b] for a in self._taps(fh) for b in self._taps(fw)], tf.float32)
+        kernel = tf.reshape(kernel, (2 * mh + 1, 2 * mw + 1, 1, 1))
+        kernel = tf.tile(kernel, [1, 1, x.shape[-1], 1])
+        return tf.nn.depthwise_conv2d(x, tf.cast(kernel, x.dtype), strides=[1, 1, 1, 1], padding="VALID")
+
+    def get_prunable_weights(self):  # tfmot pruning: no weights
+        return []
+
+
+# tfmot's 8-bit registry matches exact classes; quantize the output as it does for UpSampling2D.
+CUSTOM_QUANTIZE_CONFIGS[EdgeUpSampling2D] = OutputQuantizeConfig
 
 
 def conv_bn_act(x, filters: int, kernel_size: int = 3, *, strides: int = 1, activation: str | None = "relu",
@@ -31,7 +95,7 @@ def conv_bn_act(x, filters: int, kernel_size: int = 3, *, strides: int = 1, acti
 def upsample_concat(skip, x, *, name: str, interpolation: str = "nearest"):
     """2x upsampling of `x` (nearest-neighbour as paper 002, or bilinear), concatenated after `skip`
     (encoder tensor first, paper 002 Eq. 6). XLA has no gradient kernel for nearest: use bilinear with XLA."""
-    x = layers.UpSampling2D(2, interpolation=interpolation, name=f"{name}_up")(x)
+    x = EdgeUpSampling2D(2, interpolation=interpolation, name=f"{name}_up")(x)
     return layers.Concatenate(name=f"{name}_concat")([skip, x])
 
 
@@ -74,7 +138,7 @@ def segmentation_head(x, num_classes: int, activation: str | None, *, name: str 
     (None gives logits). Layers `{name}_conv`, `{name}_up`, `{name}_{activation}`."""
     x = layers.Conv2D(num_classes, kernel_size, padding="same", name=f"{name}_conv")(x)
     if upsample > 1:
-        x = layers.UpSampling2D(upsample, interpolation="bilinear", name=f"{name}_up")(x)
+        x = EdgeUpSampling2D(upsample, interpolation="bilinear", name=f"{name}_up")(x)
     if activation:
         x = layers.Activation(activation, dtype="float32", name=f"{name}_{activation}")(x)
     return x

@@ -24,7 +24,7 @@ from typing import Sequence
 
 import tf_keras as keras
 
-from zoo.models.blocks import conv_bn_act, scaled
+from zoo.models.blocks import EdgeUpSampling2D, conv_bn_act, scaled
 from zoo.models.encoders import mobilenetv3
 from zoo.models.registry import register_model
 from zoo.models.segmentation import build_segmentation_model
@@ -50,7 +50,7 @@ def aspp(x, filters: int = 256, rates: Sequence[int] = PAPER_ATROUS_RATES, *, dr
     pool = layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_pool")(x)
     pool = conv_bn_act(pool, filters, 1, name=f"{name}_pool")
     # resizing a 1x1 map: nearest equals bilinear, and is one cheap op in every runtime
-    branches.append(layers.UpSampling2D((h, w), interpolation="nearest", name=f"{name}_pool_up")(pool))
+    branches.append(EdgeUpSampling2D((h, w), interpolation="nearest", name=f"{name}_pool_up")(pool))
     x = layers.Concatenate(name=f"{name}_concat")(branches)
     x = conv_bn_act(x, filters, 1, name=f"{name}_project")
     x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
@@ -67,7 +67,7 @@ def deeplabv3plus_decoder(features: dict, *, decoder_channels: int = 256, atrous
     channels = scaled(decoder_channels, width)
     x = aspp(features[32], channels, atrous_rates, dropout=dropout)
     factor = features[4].shape[1] // features[32].shape[1]
-    x = layers.UpSampling2D(factor, interpolation="bilinear", name="decoder_up")(x)
+    x = EdgeUpSampling2D(factor, interpolation="bilinear", name="decoder_up")(x)
     low = conv_bn_act(features[4], low_level_channels, 1, name="decoder_low")
     x = layers.Concatenate(name="decoder_concat")([x, low])
     return separable_conv_bn_relu(x, channels, name="decoder_fuse")

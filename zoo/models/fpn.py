@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import tf_keras as keras
 
-from zoo.models.blocks import conv_bn_act, scaled
+from zoo.models.blocks import EdgeUpSampling2D, conv_bn_act, scaled
 
 layers = keras.layers
 
@@ -33,7 +33,7 @@ def fpn_decoder(features: dict, *, pyramid_channels: int = 256, segmentation_cha
     for s in PYRAMID_STRIDES:
         lateral = layers.Conv2D(pc, 1, name=f"fpn_lateral{s}")(features[s])
         if p is not None:
-            up = layers.UpSampling2D(2, interpolation="nearest", name=f"fpn_p{s}_up")(p)
+            up = EdgeUpSampling2D(2, interpolation="nearest", name=f"fpn_p{s}_up")(p)
             lateral = layers.Add(name=f"fpn_p{s}_add")([up, lateral])
         p = pyramid[s] = lateral
     blocks = [segmentation_block(x, sc, upsamplings=(s // 4).bit_length() - 1, name=f"fpn_seg{s}")
@@ -47,5 +47,5 @@ def segmentation_block(x, filters: int, *, upsamplings: int, name: str):
     for k in range(max(1, upsamplings)):
         x = conv_bn_act(x, filters, 3, name=f"{name}_{k}")
         if k < upsamplings:
-            x = layers.UpSampling2D(2, interpolation="bilinear", name=f"{name}_{k}_up")(x)
+            x = EdgeUpSampling2D(2, interpolation="bilinear", name=f"{name}_{k}_up")(x)
     return x

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import tf_keras as keras
 
-from zoo.models.blocks import check_input_shape, conv_bn_act, scaled
+from zoo.models.blocks import EdgeUpSampling2D, check_input_shape, conv_bn_act, scaled
 from zoo.models.encoders.resnet import basic_block, bottleneck_block
 from zoo.models.registry import register_model
 
@@ -36,7 +36,7 @@ STAGE1_PLANES = 64  # bottleneck blocks output 4x
 
 
 def _upsample(x, factor: int, name: str):
-    return layers.UpSampling2D(factor, interpolation="bilinear", name=name)(x)
+    return EdgeUpSampling2D(factor, interpolation="bilinear", name=name)(x)
 
 
 def fuse(branches: list, name: str) -> list:

@@ -28,7 +28,7 @@ from typing import Sequence
 
 import tf_keras as keras
 
-from zoo.models.blocks import check_input_shape, conv_bn_act, scaled
+from zoo.models.blocks import EdgeUpSampling2D, check_input_shape, conv_bn_act, scaled
 from zoo.models.encoders import resnet as resnet_encoder
 from zoo.models.encoders.resnet import INPUT_NORMALIZATION
 from zoo.models.registry import register_model
@@ -79,7 +79,7 @@ def rfe(fine, coarse, filters: int, *, c2f_n: int = 1, pool_size: int = 5, name:
     """RFE (paper 004 section 3.2, reading A): C2f(concat[SPPF(E_i), up2(SPPF(E_i+1))]) -> `filters` channels."""
     a = sppf(fine, fine.shape[-1], pool_size=pool_size, name=f"{name}_sppf_a")
     b = sppf(coarse, coarse.shape[-1], pool_size=pool_size, name=f"{name}_sppf_b")
-    b = layers.UpSampling2D(2, interpolation="nearest", name=f"{name}_up")(b)
+    b = EdgeUpSampling2D(2, interpolation="nearest", name=f"{name}_up")(b)
     x = layers.Concatenate(name=f"{name}_concat")([a, b])
     return c2f(x, filters, n=c2f_n, name=f"{name}_c2f")
 
@@ -123,7 +123,7 @@ def rfe_unet_decoder(features: dict, *, decoder_filters: Sequence[int] | None = 
             skip = skip_from(stride, filters) if stride >= 2 else None
         elif stride <= 8:  # "up": the pair (2t, 4t) feeds the stage at stride t, upsampled once more
             skip = skip_from(2 * stride, filters)
-            skip = layers.UpSampling2D(2, interpolation="nearest", name=f"skip{2 * stride}_up")(skip)
+            skip = EdgeUpSampling2D(2, interpolation="nearest", name=f"skip{2 * stride}_up")(skip)
         else:
             skip = None
         x = decoder_stage(x, skip, filters, name=f"dec{stride}")

@@ -41,8 +41,10 @@ class MaxUnpooling2D(layers.Layer):
     def call(self, inputs):
         x, pooled, y = inputs
         size = tf.shape(x)[1:3]
-        upsampled = tf.image.resize(y, size, method="nearest")
-        argmax = tf.equal(x, tf.image.resize(pooled, size, method="nearest"))
+        # x2 nearest without half-pixel centers: the same values for an integer factor, and RESIZE_NEAREST_NEIGHBOR
+        # op version 1/2 in TFLite instead of 3 (see `zoo.models.blocks.EdgeUpSampling2D`)
+        upsampled = tf.raw_ops.ResizeNearestNeighbor(images=y, size=size, half_pixel_centers=False)
+        argmax = tf.equal(x, tf.raw_ops.ResizeNearestNeighbor(images=pooled, size=size, half_pixel_centers=False))
         return tf.where(argmax, upsampled, tf.zeros_like(upsampled))
 
     def compute_output_shape(self, input_shape):

@@ -23,7 +23,7 @@ from typing import Sequence
 
 import tf_keras as keras
 
-from zoo.models.blocks import check_input_shape, conv_bn_act, scaled, segmentation_head, upsample_concat
+from zoo.models.blocks import EdgeUpSampling2D, check_input_shape, conv_bn_act, scaled, segmentation_head, upsample_concat
 from zoo.models.encoders import mobilenetv3
 from zoo.models.registry import Stages, register_model
 from zoo.models.segmentation import build_segmentation_model
@@ -131,7 +131,7 @@ def encoder_unet_decoder(features: dict, decoder_channels: Sequence[int] = ENCOD
     for i, f in enumerate(decoder_channels):
         f = scaled(f, width)
         stride //= 2
-        x = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"{name}{i}_up")(x)
+        x = EdgeUpSampling2D(2, interpolation="nearest", name=f"{name}{i}_up")(x)
         if stride in features:
             x = keras.layers.Concatenate(name=f"{name}{i}_concat")([x, features[stride]])
         x = conv_bn_act(x, f, 3, batch_norm=batch_norm, name=f"{name}{i}_1")

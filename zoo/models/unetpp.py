@@ -41,7 +41,7 @@ from typing import Sequence
 
 import tf_keras as keras
 
-from zoo.models.blocks import check_input_shape, conv_bn_act, scaled, supervised_output
+from zoo.models.blocks import EdgeUpSampling2D, check_input_shape, conv_bn_act, scaled, supervised_output
 from zoo.models.encoders import efficientnet as effnet
 from zoo.models.encoders import xception
 from zoo.models.registry import register_model
@@ -67,7 +67,7 @@ def upsample(x, factor: int, filters: int, *, mode: str, name: str):
         return x
     if mode == "transpose":
         return layers.Conv2DTranspose(filters, factor, strides=factor, padding="same", name=name)(x)
-    return layers.UpSampling2D(factor, interpolation="nearest", name=name)(x)
+    return EdgeUpSampling2D(factor, interpolation="nearest", name=name)(x)
 
 
 def nested_decoder(features: dict, filters: Sequence[int], *, dense: bool = False, upsampling: str = "nearest",

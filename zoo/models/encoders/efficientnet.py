@@ -47,8 +47,6 @@ INPUT_NORMALIZATION = {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.22
 # ported from elsewhere; without weights either normalisation trains.
 LITE_INPUT_NORMALIZATION = {"mean": (127 / 255,) * 3, "std": (128 / 255,) * 3}
 
-WEIGHTS_URL = "https://storage.googleapis.com/keras-applications/"
-
 # variant -> (width coefficient, depth coefficient), as keras.applications (Tan & Le 2019).
 VARIANTS = {"b0": (1.0, 1.0), "b1": (1.0, 1.1), "b2": (1.1, 1.2), "b3": (1.2, 1.4)}
 # EfficientNet-Lite (TF `efficientnet_lite_builder.efficientnet_lite_params`): no SE, ReLU6, fixed stem/head.
@@ -208,15 +206,15 @@ def imagenet_file(variant: str = "b0", path=None, channels: int = 3):
     if variant not in VARIANTS:
         raise ValueError(f"ImageNet weights exist for EfficientNet {', '.join(VARIANTS)}, not {variant!r}")
     filename = weights_filename(variant)
-    return weights_file(filename, WEIGHTS_URL + filename, path)
+    return weights_file(filename, path)
 
 
 def load_imagenet(model, path=None, variant: str | None = None) -> int:
     """Copy the official ImageNet weights into the EfficientNet encoder inside `model`; returns layers copied.
 
-    `path`: the `efficientnet{variant}_notop.h5` file or its folder; default the Keras cache. Nothing is
-    downloaded (a missing file raises `zoo.models.pretrained.WeightsNotFound` with its URL). The file's
-    Normalization statistics are checked against `INPUT_NORMALIZATION`.
+    `path`: the `efficientnet{variant}_notop.h5` file or its folder; default the Keras cache, downloaded
+    there on first use (offline, a missing file raises `zoo.models.pretrained.WeightsNotFound` with its
+    URL). The file's Normalization statistics are checked against `INPUT_NORMALIZATION`.
     """
     if variant is None:  # a Lite encoder (no SE gates) of any size is refused by imagenet_file
         variant = variant_of(model) if "block7a_se_excite" in {layer.name for layer in model.layers} else "lite"

@@ -29,7 +29,6 @@ layers = keras.layers
 # Keras' MobileNetV2 input range [-1, 1] in [0, 1] pixel units.
 INPUT_NORMALIZATION = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
 
-BASE_WEIGHT_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
 ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)  # those with official weights
 ROWS = (96, 128, 160, 192, 224)
 
@@ -122,8 +121,9 @@ def imagenet_filename(alpha: float = 1.0, rows: int = 224) -> str:
 def load_imagenet(model, path=None, *, alpha: float = 1.0, rows: int = 224) -> int:
     """Copy official ImageNet weights (trained at `rows` x `rows`) into the MobileNetV2 layers of `model`.
 
-    `path`: the .h5 file or its folder; None or "imagenet" looks in the Keras cache. Nothing is downloaded
-    (a missing file raises `zoo.models.pretrained.WeightsNotFound` in one line). Returns the layers copied.
+    `path`: the .h5 file or its folder; None or "imagenet" takes it from the Keras cache, downloading it there
+    on first use (offline, a missing file raises `zoo.models.pretrained.WeightsNotFound` in one line).
+    Returns the layers copied.
     """
     if alpha not in ALPHAS or rows not in ROWS:
         raise ValueError(f"no ImageNet weights for MobileNetV2 alpha {alpha} at {rows} rows "
@@ -132,7 +132,7 @@ def load_imagenet(model, path=None, *, alpha: float = 1.0, rows: int = 224) -> i
     if channels != 3:
         raise ValueError(f"{model.name}: ImageNet weights need 3-channel RGB input, the model takes {channels}")
     name = imagenet_filename(alpha, rows)
-    file = weights_file(name, BASE_WEIGHT_PATH + name, path)
+    file = weights_file(name, path)
     reference = keras_reference(alpha, input_shape=(rows, rows, 3))
     reference.load_weights(str(file))
     has_top = "Conv_1" in {layer.name for layer in model.layers}

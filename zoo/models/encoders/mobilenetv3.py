@@ -24,8 +24,6 @@ layers = keras.layers
 # Keras' MobileNetV3 preprocessing (`Rescaling(1/127.5, offset=-1)` on [0, 255]) in [0, 1] pixel units.
 INPUT_NORMALIZATION = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
 
-BASE_WEIGHT_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v3/"
-
 # (expansion, output channels before alpha, kernel, stride, squeeze-excite, hard-swish) per block, as Keras.
 # kernel None = 5, or 3 when minimalistic.
 LARGE_BLOCKS = (
@@ -143,15 +141,16 @@ def imagenet_filename(variant: str = "large", alpha: float = 0.75, minimalistic:
 def load_imagenet(model, path=None, *, variant: str = "large", alpha: float = 0.75, minimalistic: bool = False) -> int:
     """Copy official ImageNet weights into the MobileNetV3 layers of `model`; returns the layers copied.
 
-    `path`: the .h5 file or its folder; None or "imagenet" looks in the Keras cache. A 1-channel
-    model gets the stem kernel summed over RGB (a grey image is R = G = B). Nothing is downloaded.
+    `path`: the .h5 file or its folder; None or "imagenet" takes it from the Keras cache, downloading
+    it there on first use (`zoo.models.pretrained.weights_file`). A 1-channel model gets the stem kernel
+    summed over RGB (a grey image is R = G = B).
     """
     name = imagenet_filename(variant, alpha, minimalistic)
     official = (alpha in (0.75, 1.0) and not minimalistic) or alpha == 1.0
     if not official:
         raise ValueError(f"no ImageNet weights for MobileNetV3-{variant} alpha {alpha}"
                          f"{' minimalistic' if minimalistic else ''} (Keras has alpha 0.75 and 1.0; minimalistic 1.0 only)")
-    file = weights_file(name, BASE_WEIGHT_PATH + name, path)
+    file = weights_file(name, path)
     reference = keras_reference(variant, alpha=alpha, minimalistic=minimalistic, input_shape=(224, 224, 3),
                                 weights=None)
     reference.load_weights(str(file))

@@ -26,8 +26,6 @@ layers = keras.layers
 # Keras' PreStem is Rescaling(1/255) only: the [0, 1] pixels as they are.
 INPUT_NORMALIZATION = {"mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0)}
 
-WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/regnet/"
-
 # variant -> (blocks per stage, stage widths, group width), as keras.applications.regnet MODEL_CONFIGS.
 VARIANTS = {"y008": ((1, 3, 8, 2), (64, 128, 320, 768), 16), "y016": ((2, 6, 17, 2), (48, 120, 336, 888), 24)}
 STEM_FILTERS = 32
@@ -110,8 +108,9 @@ def keras_reference(variant: str = "y008", input_shape=(224, 224, 3), weights=No
 def load_imagenet(model, path=None, *, variant: str = "y008") -> int:
     """Copy the official ImageNet weights of RegNet`variant` into `model`'s encoder layers (same names).
 
-    `path`: the `.h5` file or its folder; None or "imagenet" looks in the Keras cache. Nothing is downloaded
-    (a missing file raises `zoo.models.pretrained.WeightsNotFound` in one line). Returns the layers copied.
+    `path`: the `.h5` file or its folder; None or "imagenet" takes it from the Keras cache, downloading it
+    there on first use (offline, a missing file raises `zoo.models.pretrained.WeightsNotFound` in one line).
+    Returns the layers copied.
     """
     if variant not in VARIANTS:
         raise ValueError(f"regnet: ImageNet weights here for {', '.join(VARIANTS)} only, not {variant!r}")
@@ -119,7 +118,7 @@ def load_imagenet(model, path=None, *, variant: str = "y008") -> int:
     if channels != 3:
         raise ValueError(f"{model.name}: ImageNet weights need 3-channel RGB input, the model takes {channels}")
     filename = weights_filename(variant)
-    file = weights_file(filename, WEIGHTS_URL + filename, path)
+    file = weights_file(filename, path)
     reference = keras_reference(variant)
     reference.load_weights(str(file))
     return copy_weights(model, reference)

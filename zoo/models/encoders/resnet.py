@@ -33,7 +33,6 @@ INPUT_NORMALIZATION = {"mean": (123.68 / 255, 116.779 / 255, 103.939 / 255), "st
 DEPTHS = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)),
           50: ("bottleneck", (3, 4, 6, 3)), 101: ("bottleneck", (3, 4, 23, 3))}
 STAGE_FILTERS = (64, 128, 256, 512)  # bottleneck blocks output 4x these
-WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
 BN_EPSILON = 1.001e-5  # keras.applications' value
 
 
@@ -133,17 +132,18 @@ def copy_from_keras(model, reference) -> int:
 
 
 def imagenet_file(depth: int, path=None):
-    """The local ImageNet weights file of ResNet-`depth`: `path` (file or folder) or the Keras cache; one-line errors."""
+    """The local ImageNet weights file of ResNet-`depth`: `path` (file or folder) or the Keras cache
+    (downloaded there on first use); one-line errors."""
     if depth not in (50, 101):
-        raise ValueError(f"resnet{depth}: no ImageNet weights available offline (keras.applications ships ResNet-50 "
+        raise ValueError(f"resnet{depth}: no ImageNet weights (keras.applications ships ResNet-50 "
                          f"and -101 only); use encoder_weights=None or depth=50/101")
-    return weights_file(weights_filename(depth), WEIGHTS_URL + weights_filename(depth), path)
+    return weights_file(weights_filename(depth), path)
 
 
 def load_imagenet(model, path=None, *, depth: int = 50) -> int:
     """Copy the official ImageNet weights of ResNet-`depth` (50 or 101) into `model`'s encoder layers.
 
-    `path`: the `.h5` file or a folder holding it; default the Keras cache. Nothing is downloaded.
+    `path`: the `.h5` file or a folder holding it; default the Keras cache (downloaded there on first use).
     The model must take 3-channel RGB input, normalised with `INPUT_NORMALIZATION`. Returns layers copied.
     """
     file = imagenet_file(depth, path)

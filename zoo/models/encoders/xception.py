@@ -31,7 +31,6 @@ layers = keras.layers
 INPUT_NORMALIZATION = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
 
 WEIGHTS_FILE = "xception_weights_tf_dim_ordering_tf_kernels_notop.h5"
-WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/xception/" + WEIGHTS_FILE
 
 # Blocks with a strided 1x1 residual conv: block -> (first, second separable conv channels); the residual
 # conv outputs the second. Blocks 5..12 (middle flow) are three 728-channel separable convs each.
@@ -122,13 +121,14 @@ def keras_name_map(reference) -> dict:
 def load_imagenet(model, path=None) -> int:
     """Copy the official ImageNet weights into the Xception layers of `model`; returns the layers copied.
 
-    `path`: the `.h5` file or its folder; None or "imagenet" looks in the Keras cache. Nothing is downloaded
-    (a missing file raises `zoo.models.pretrained.WeightsNotFound` in one line). Needs `width=1.0` and RGB input.
+    `path`: the `.h5` file or its folder; None or "imagenet" takes it from the Keras cache, downloading it
+    there on first use (offline, a missing file raises `zoo.models.pretrained.WeightsNotFound` in one line).
+    Needs `width=1.0` and RGB input.
     """
     channels = model.input_shape[-1]
     if channels != 3:
         raise ValueError(f"{model.name}: ImageNet weights need 3-channel RGB input, the model takes {channels}")
-    file = weights_file(WEIGHTS_FILE, WEIGHTS_URL, path)
+    file = weights_file(WEIGHTS_FILE, path)
     reference = keras_reference()
     reference.load_weights(str(file))
     return copy_weights(model, reference, keras_name_map(reference))
