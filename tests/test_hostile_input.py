@@ -19,6 +19,7 @@ from PIL import Image
 
 import train
 from conftest import ROOT, SAMPLE_DATA
+from conftest import random_image as _image, write_dataset as _good_set
 from zoo import files
 from zoo.tools import recipes
 from zoo.training import data, validate
@@ -30,25 +31,6 @@ BOMB_LINE = f"{BOMB}x{BOMB} = {BOMB * BOMB} pixels, more than the limit of {data
 
 
 # --- the corpus ---------------------------------------------------------------------------------
-
-def _image(seed=0, h=H, w=W):
-    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), np.uint8)
-
-
-def _mask(h=H, w=W):
-    m = np.zeros((h, w), np.uint8)
-    m[10:25, 12:30] = 255
-    return m
-
-
-def _good_set(root, n=6):
-    (root / "images").mkdir(parents=True)
-    (root / "masks").mkdir()
-    for i in range(n):
-        cv2.imwrite(str(root / "images" / f"p{i}.png"), _image(i))
-        cv2.imwrite(str(root / "masks" / f"p{i}.png"), _mask())
-    return root
-
 
 def _png_chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))

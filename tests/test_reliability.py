@@ -24,6 +24,7 @@ import train
 from zoo.training.run import RunConfig
 import zoo
 from conftest import ROOT, SAMPLE_DATA, shared_dataset
+from conftest import box_mask as _mask, random_image as _image, write_dataset as _good_set
 from zoo.training import data, callbacks, validate
 from zoo import files
 
@@ -32,25 +33,6 @@ FAST = ["--model", "quarter_multiresunet", "--image-size", "32", "--histogram-fr
 
 
 # --- a small good dataset and the corpus of bad inputs ----------------------------------------
-
-def _image(seed=0, h=H, w=W):
-    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), np.uint8)
-
-
-def _mask(h=H, w=W):
-    m = np.zeros((h, w), np.uint8)
-    m[10:25, 12:30] = 255
-    return m
-
-
-def _good_set(root, n=6):
-    (root / "images").mkdir(parents=True)
-    (root / "masks").mkdir()
-    for i in range(n):
-        cv2.imwrite(str(root / "images" / f"p{i}.png"), _image(i))
-        cv2.imwrite(str(root / "masks" / f"p{i}.png"), _mask())
-    return root
-
 
 def _truncate(path):
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
