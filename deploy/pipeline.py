@@ -19,12 +19,9 @@ from deploy import compress, convert, edgetpu, export, formats, tflm, tiling
 from deploy.options import DEFAULT_EXPORT_DIR, DeployOptions
 from deploy.report import markdown_report, save_predictions_png
 from zoo.training import data
-from zoo.training.metrics import evaluate_masks
+from zoo.training.metrics import THRESHOLD, evaluate_masks
 from zoo.training.precision import float32_copy
 from zoo.files import atomic_path, atomic_write_bytes, atomic_write_text, load_model
-
-THRESHOLD = 0.5  # foreground where the probability exceeds this, in every score and in predict.py
-
 
 def latency_ms(model: convert.LiteRTModel, x: np.ndarray, runs: int = 20, warmup: int = 3) -> float:
     """Median wall time of one batch-1 inference in LiteRT, in milliseconds."""

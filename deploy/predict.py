@@ -44,10 +44,11 @@ import numpy as np
 from zoo.files import PARTIAL, ModelFileError, atomic_write_text
 from zoo.training import data
 from zoo.training.data import IMAGE_SUFFIXES, DataConfig, DataError
+from zoo.training.metrics import THRESHOLD
+from zoo.training.run import CONFIG_FILE, RunConfig, RunError
 
 VIDEO_SUFFIXES = {".avi", ".mp4", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
 MODEL_SUFFIXES = (".keras", ".tflite", ".onnx")
-DEFAULT_THRESHOLD = 0.5  # train.py's metrics.json and deploy's report threshold the probability at 0.5
 BLENDS = ("gaussian", "linear", "constant")
 CSV_FIELDS = ("file", "frame", "height", "width", "foreground_pixels", "foreground_percent", "components",
               "component_areas", "mean_probability", "mean_foreground_probability", "mask")
@@ -66,9 +67,9 @@ class Preprocessing:
 
     image_size: tuple  # (height, width) of the model input
     channels: int = 3
-    fit: str = "resize"
+    fit: str = RunConfig.fit  # train.py's default
     normalization: dict | None = None
-    threshold: float = DEFAULT_THRESHOLD
+    threshold: float = THRESHOLD
     source: str = ""
 
     def data_config(self, max_pixels: int | None = data.MAX_PIXELS) -> DataConfig:
@@ -98,7 +99,6 @@ def _read_json(path: Path) -> dict | None:
 def _run_config_near(path: Path, input_shape: tuple):
     """The RunConfig of the run folder holding `path` (a run's best.keras, or a fold's), when its recorded input
     size and channels are the model's; else None."""
-    from zoo.training.run import CONFIG_FILE, RunConfig, RunError
 
     for folder in (path.parent, path.parent.parent):
         if (folder / CONFIG_FILE).is_file():
@@ -111,7 +111,7 @@ def _run_config_near(path: Path, input_shape: tuple):
 
 
 def _from_run_config(cfg, source: str) -> Preprocessing:
-    return Preprocessing(tuple(cfg.image_size), cfg.channels, cfg.fit, cfg.input_normalization, DEFAULT_THRESHOLD,
+    return Preprocessing(tuple(cfg.image_size), cfg.channels, cfg.fit, cfg.input_normalization, THRESHOLD,
                          source)
 
 
@@ -129,7 +129,6 @@ def deployment_preprocessing(path: Path, input_shape: tuple) -> tuple[Preprocess
     same folder when it lists the file (input shape and normalisation; fit and threshold when recorded, else the fit
     of the recorded run's config.json while that is there), else the model's input shape alone with [0, 1] pixels.
     Returns it and notes for the user; `PredictError` when a record contradicts the file."""
-    from zoo.training.run import CONFIG_FILE, RunConfig, RunError
 
     notes = []
     side_path = path.with_suffix(".json")
@@ -140,7 +139,7 @@ def deployment_preprocessing(path: Path, input_shape: tuple) -> tuple[Preprocess
     if report is not None and not _lists(report, path.name):
         notes.append(f"note: {report_path} is about other files (a later deploy into the same folder?); not used")
         report = None
-    values = {"fit": None, "normalization": None, "threshold": DEFAULT_THRESHOLD}
+    values = {"fit": None, "normalization": None, "threshold": THRESHOLD}
     if block is not None:
         source = str(side_path)
         recorded = (*block.get("image_size", input_shape[:2]), block.get("channels", input_shape[2]))
@@ -171,7 +170,7 @@ def deployment_preprocessing(path: Path, input_shape: tuple) -> tuple[Preprocess
         notes.append(f"note: no preprocessing in {side_path.name} and no report.json listing {path.name} beside it: "
                      "feeding [0, 1] pixels resized to the model input, without normalisation")
     try:
-        pre = Preprocessing(tuple(input_shape[:2]), int(input_shape[2]), str(values["fit"] or "resize"),
+        pre = Preprocessing(tuple(input_shape[:2]), int(input_shape[2]), str(values["fit"] or RunConfig.fit),
                             values["normalization"], float(values["threshold"]), source)
         pre.data_config()  # checks fit and normalisation
     except (TypeError, ValueError) as e:
@@ -344,7 +343,7 @@ def _load_keras(path: Path) -> Predictor:
         known = model.name in zoo.list_models()
         norm = zoo.get_model_info(model.name).get("input_normalization") if known else None
         source = f"{path.name}'s input shape" + (f" and the registry entry of {model.name}" if known else "")
-        pre = Preprocessing(shape[:2], shape[2], "resize", norm, DEFAULT_THRESHOLD, source)
+        pre = Preprocessing(shape[:2], shape[2], RunConfig.fit, norm, THRESHOLD, source)
     return Predictor(KerasBackend(model), pre, path.stem)
 
 
@@ -842,7 +841,7 @@ def build_parser():
                              "other names are kept")
     p.add_argument("--threshold", type=float, default=None,
                    help=f"foreground where the probability is greater than this (default: the model record's, "
-                        f"else {DEFAULT_THRESHOLD}, the threshold train.py and deploy score with)")
+                        f"else {THRESHOLD}, the threshold train.py and deploy score with)")
     p.add_argument("--batch-size", type=int, default=8, help="images (or tiles) per model call; .tflite files run "
                                                              "them one at a time (batch 1)")
     p.add_argument("--save-prob", nargs="?", const="png", choices=("png", "npy"), default=None,

@@ -11,7 +11,8 @@ def markdown_report(report: dict) -> str:
     """The report as a Markdown table a person reads before flashing."""
     h, w, c = report["input_shape"]
     lines = [f"# {report['model']} at {h}x{w}x{c}: float vs compressed", "",
-             f"Scores pooled over all pixels of {report['eval_images']} held-out images (threshold 0.5). "
+             f"Scores pooled over all pixels of {report['eval_images']} held-out images "
+             f"({scored_from(report)}; threshold {report.get('threshold', 0.5)}). "
              f"Latency: LiteRT, batch 1, {report['threads']} threads, median of 20 runs on this machine.", "",
              input_line(report.get("input_normalization")), "",
              "| variant | file | bytes | gzip bytes | Dice | IoU | precision | recall | latency ms | TFLM arena | Edge TPU ops |",
@@ -38,8 +39,10 @@ def markdown_report(report: dict) -> str:
                          f"reference kernels: {t['max_diff_vs_litert_ref']} steps.")
         if "edgetpu" in v:
             e = v["edgetpu"]
-            lines.append(f"Edge TPU ({name}): {e['mapped']} of {e['ops']} ops on the TPU; first CPU fallback: "
-                         f"{e['first_fallback'] or 'none'}; compiler: {e.get('reason') or e.get('log')}.")
+            lines.append(f"Edge TPU ({name}): {e['mapped']} of {e['ops']} ops known to map to the TPU, "
+                         f"{len(e.get('uncertain', []))} uncertain, {len(e.get('cpu_ops', []))} on the CPU; first op "
+                         f"not known to map: {e['first_fallback'] or 'none'} ({e.get('note', 'static check')}); "
+                         f"compiler: {e.get('reason') or e.get('log')}.")
     if "tiling" in report:
         from deploy.tiling import markdown_lines
 
@@ -50,6 +53,15 @@ def markdown_report(report: dict) -> str:
     if "onnx" in report:
         lines.append(f"ONNX: {report['onnx']['bytes']} bytes, max |ONNX - Keras| = {report['onnx']['max_abs_diff']:.2e}.")
     return "\n".join(lines) + "\n"
+
+
+def scored_from(report: dict) -> str:
+    """Which images the scores are over, in a few words (the file names are in report.json `scored_images`)."""
+    split = report.get("eval_split", "held-out")
+    fold = f" of {report['fold']}" if report.get("fold") else ""
+    source = report.get("split_source", "")
+    where = "recorded in split.json" if source == "split.json" else source
+    return f"the {split} split{fold}, {where}" if where else f"the {split} split{fold}"
 
 
 def input_line(normalization) -> str:

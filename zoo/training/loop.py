@@ -16,7 +16,7 @@ from zoo.training import callbacks, data, distribute, precision
 from zoo.training.data import DataConfig, fit_to_size, normalize, read_image, read_mask, restore_size
 from zoo.training.faults import out_of_memory_hint, xla_failure_hint
 from zoo.training.losses import get_loss
-from zoo.training.metrics import default_metrics
+from zoo.training.metrics import THRESHOLD, default_metrics
 
 OPTIMIZERS = {
     "adam": keras.optimizers.Adam,
@@ -28,6 +28,7 @@ OPTIMIZERS = {
     "nadam": keras.optimizers.Nadam,
 }
 LR_SCHEDULES = ("constant", "exponential", "cosine")
+TRAIN_EVAL_IMAGES = 64  # training images scored in inference mode each epoch (train_eval_*)
 
 
 def make_learning_rate(lr: float, schedule: str, total_steps: int, *, decay_steps=800, decay_rate=0.96):
@@ -49,7 +50,8 @@ def make_optimizer(name: str, learning_rate):
     return OPTIMIZERS[name](learning_rate=learning_rate)
 
 
-def evaluate_at_original_size(model, pairs, cfg: DataConfig, threshold=0.5, batch_size=4, per_image_csv=None) -> dict:
+def evaluate_at_original_size(model, pairs, cfg: DataConfig, threshold=THRESHOLD, batch_size=4,
+                              per_image_csv=None) -> dict:
     """Predict each image at model size, map the probabilities back to the image's original size and
     score them against the original-size mask. Returns pooled and per-image-mean scores (HD95 and ASD
     included); with `per_image_csv` (a path) also writes every image's scores there, worst Dice first."""
@@ -98,8 +100,8 @@ def train_one(cfg, run_dir: Path, split, strategy=None) -> dict:
     cache_dir = out / "cache"  # --cache disk; rebuilt by each process (a killed one leaves lock files)
     shutil.rmtree(cache_dir, ignore_errors=True)
     pipeline = {"prefetch": cfg.prefetch, "decode_workers": cfg.decode_workers}
-    cache = {"train": cfg.cache, "val": cfg.cache} if cfg.cache != "disk" else \
-        {"train": str(cache_dir / "train"), "val": str(cache_dir / "val")}
+    cache = {"train": cfg.cache, "val": cfg.cache, "train_eval": cfg.cache} if cfg.cache != "disk" else \
+        {"train": str(cache_dir / "train"), "val": str(cache_dir / "val"), "train_eval": str(cache_dir / "train_eval")}
     train_ds = distribute.shard_by_data(data.make_dataset(
         train_pairs, dcfg, batch_size=batch, augment=aug, shuffle=True, seed=cfg.seed, cache=cache["train"], **pipeline))
     val_ds = distribute.shard_by_data(data.make_dataset(
@@ -116,10 +118,18 @@ def train_one(cfg, run_dir: Path, split, strategy=None) -> dict:
 
     monitor = "val_dice" if val_ds is not None else "dice"
     tb_dir = out / "tb"
+    # Scalars and graph from Keras; weight histograms tagged by stage into the same tb/train run; the training
+    # split scored in inference mode (train_eval_*), comparable with val_*, before the CSV logger sees the logs.
+    tensorboard = callbacks.ScalarTensorBoard(str(tb_dir), histogram_freq=0, write_graph=True)
+    train_eval_ds = distribute.shard_by_data(data.make_dataset(
+        train_pairs[:TRAIN_EVAL_IMAGES], dcfg, batch_size=batch, cache=cache["train_eval"], **pipeline))
     run_callbacks = [
         callbacks.StopOnNonFiniteLoss(out / "last.keras"),  # first: stops before anything saves broken weights
         callbacks.LearningRateLogger(),
-        keras.callbacks.TensorBoard(str(tb_dir), histogram_freq=cfg.histogram_freq, write_graph=True),
+        tensorboard,
+        callbacks.WeightHistograms(tensorboard=tensorboard, model_name=cfg.model, what=cfg.histograms,
+                                   freq=cfg.histogram_freq),
+        callbacks.TrainingSplitScores(train_eval_ds, str(tb_dir / "train_eval")),
         callbacks.AtomicModelCheckpoint(str(out / "best.keras"), monitor=monitor, mode="max", save_best_only=True,
                                        initial_value_threshold=callbacks.best_in_history(history, monitor)),
         callbacks.AtomicModelCheckpoint(str(out / "last.keras")),

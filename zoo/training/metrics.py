@@ -30,6 +30,7 @@ import tensorflow as tf
 import tf_keras as keras
 from scipy import ndimage
 
+THRESHOLD = 0.5  # foreground where the probability exceeds this: training metrics, reports, predict.py
 SCORE_KEYS = ("precision", "recall", "f1", "iou", "rw_f1", "rw_iou", "accuracy", "specificity")
 BOUNDARY_KEYS = ("hd95", "asd")
 
@@ -54,7 +55,7 @@ def _ratio(num: float, den: float) -> float:
     return float(num) / float(den) if den else 0.0
 
 
-def confusion_counts(y_true, y_pred, threshold: float = 0.5) -> tuple[int, int, int, int]:
+def confusion_counts(y_true, y_pred, threshold: float = THRESHOLD) -> tuple[int, int, int, int]:
     """(tp, fp, fn, tn) as Python ints over all pixels of the arrays."""
     t, p = _masks(y_true, y_pred, threshold)
     tp = int(np.count_nonzero(t & p))
@@ -133,7 +134,7 @@ def boundary_scores(truth, pred, spacing=None, percentile: float = 95.0) -> dict
             "asd": float((d_pt.mean() + d_tp.mean()) / 2)}
 
 
-def per_image_scores(y_true, y_pred, threshold: float = 0.5, *, boundary: bool = True, names=None) -> list[dict]:
+def per_image_scores(y_true, y_pred, threshold: float = THRESHOLD, *, boundary: bool = True, names=None) -> list[dict]:
     """One dict per image: `image` (its name or index), tp, fp, fn, tn, every score in `SCORE_KEYS`
     (an image with no foreground in truth and prediction scores 1.0: a perfect prediction) and, with
     `boundary`, hd95 and asd."""
@@ -168,7 +169,7 @@ def summarize(rows: list[dict]) -> dict:
     return out
 
 
-def evaluate_masks(y_true, y_pred, threshold: float = 0.5, *, boundary: bool = False) -> dict:
+def evaluate_masks(y_true, y_pred, threshold: float = THRESHOLD, *, boundary: bool = False) -> dict:
     """Pooled and per-image-mean scores for a set of images (first axis = images).
 
     Returns a dict of floats: `pooled_<score>` from TP/FP/FN/TN summed over all pixels of the set
@@ -209,7 +210,7 @@ class PooledConfusionMetric(keras.metrics.Metric):
 
     default_name = "pooled_confusion"
 
-    def __init__(self, threshold: float = 0.5, from_logits: bool = False, name: str | None = None, dtype=None):
+    def __init__(self, threshold: float = THRESHOLD, from_logits: bool = False, name: str | None = None, dtype=None):
         super().__init__(name=name or self.default_name, dtype=dtype)
         self.threshold = float(threshold)
         self.from_logits = bool(from_logits)
@@ -317,7 +318,7 @@ class RecallWeightedIoU(PooledConfusionMetric):
         return _div(tp, tp + fp + fn) * _div(tp, tp + fn)
 
 
-def default_metrics(threshold: float = 0.5, from_logits: bool = False) -> list[PooledConfusionMetric]:
+def default_metrics(threshold: float = THRESHOLD, from_logits: bool = False) -> list[PooledConfusionMetric]:
     """Fresh instances of Dice, IoU, Precision, Recall, RecallWeightedF1 and RecallWeightedIoU."""
     classes = (Dice, IoU, Precision, Recall, RecallWeightedF1, RecallWeightedIoU)
     return [cls(threshold=threshold, from_logits=from_logits) for cls in classes]
