@@ -4,6 +4,10 @@ Modes (the table `deploy.formats.MODES`): `fp32`, `float16` (float16 weights), `
 float activations), `int8` (full integer with a representative dataset, int8 input and output) and `qat`
 (a model trained with fake-quant wrappers, converted to full integer with int8 input and output). Every
 model is exported at batch 1 with static shapes, as microcontrollers and the Edge TPU need.
+
+`strip` removes what no runtime reads (tensor names, signatures, metadata) and writes each distinct vector once;
+`strip(..., micro=True)` also drops the conv bias quantization that only LiteRT's XNNPACK delegate reads, for the
+C array TFLite-Micro runs.
 """
 from __future__ import annotations
 
@@ -123,11 +127,129 @@ class LiteRTModel:
         return np.concatenate([self(images[i:i + 1]) for i in range(len(images))])
 
 
+# Ops whose int32 bias quantization TFLite-Micro never reads: its int8 kernels derive the bias scale from the input
+# and filter scales (PopulateConvolutionQuantizationParams). Fully connected layers do check it, so they keep it.
+_MICRO_BIAS_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D")
+
+
+def strip(model_bytes: bytes, micro: bool = False) -> bytes:
+    """The same model without what no runtime reads, for flash: tensor and subgraph names, the description, the
+    signature defs, the metadata buffers, shape signatures equal to the shapes (static models only) and the
+    has-rank flag of tensors with a shape. Every distinct vector and table of scalars (shapes, zero points, conv
+    options) is written once and referenced again, and weights stay 16-byte aligned. Weights, scales, zero points
+    and the op graph are unchanged, so LiteRT and TFLite-Micro give identical outputs (tested).
+
+    `micro=True` (the C array for TFLite-Micro) also drops the quantization parameters of CONV_2D and
+    DEPTHWISE_CONV_2D int32 biases, which TFLite-Micro never reads; LiteRT's reference kernels ignore them too,
+    but its XNNPACK delegate then leaves those convs to the built-in kernels, so keep `micro=False` for LiteRT.
+    """
+    from ai_edge_litert.tools import flatbuffer_utils as fb
+
+    m = fb.read_model_from_bytearray(bytearray(model_bytes))
+    fb.strip_strings(m)  # description, subgraph and tensor names, signature defs
+    m.metadata = None  # min_runtime_version and CONVERSION_METADATA: read by tools, not by the interpreters
+    for g in m.subgraphs:
+        for t in g.tensors:
+            signature = t.shapeSignature
+            if signature is not None and len(signature) and t.shape is not None and \
+                    [int(v) for v in signature] == [int(v) for v in t.shape]:
+                t.shapeSignature = None
+            if t.shape is not None and len(t.shape):
+                t.hasRank = False  # only tells a scalar from an unknown rank when the shape is empty
+        if micro:
+            for op in g.operators:
+                if fb.opcode_to_name(m, op.opcodeIndex) in _MICRO_BIAS_OPS and len(op.inputs) > 2 and op.inputs[2] >= 0:
+                    bias = g.tensors[op.inputs[2]]
+                    if fb.type_to_name(bias.type) == "INT32":
+                        bias.quantization = None
+    return pack_model(m)
+
+
+def pack_model(model) -> bytes:
+    """Serialise a LiteRT schema object (`flatbuffer_utils.read_model_from_bytearray`) with `_SharingBuilder`."""
+    builder = _SharingBuilder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def _sharing_builder_class():
+    import flatbuffers
+
+    class SharingBuilder(flatbuffers.Builder):
+        """A flatbuffers Builder that writes each distinct vector of scalars and each distinct table of scalars once
+        and points later copies at it (flatbuffers allows shared objects, as C++'s CreateSharedString does for
+        strings), and aligns uint8 arrays (weight buffers) to 16 bytes as the converter does. Objects holding
+        offsets are never shared: their values are relative to where they are written."""
+
+        def __init__(self, size):
+            super().__init__(size)
+            self._seen, self._start, self._numpy, self._offsets = {}, None, False, False
+
+        def CreateNumpyVector(self, x):
+            self._numpy = True
+            try:
+                return super().CreateNumpyVector(x)
+            finally:
+                self._numpy = False
+
+        def StartVector(self, elemSize, numElems, alignment):
+            if self._numpy and elemSize == 1:
+                alignment = max(alignment, 16)
+            self._start, self._offsets = (self.Offset(), elemSize * numElems, alignment), False
+            return super().StartVector(elemSize, numElems, alignment)
+
+        def StartObject(self, numfields):
+            self._start, self._offsets = (self.Offset(), None, len(self.vtables)), False
+            return super().StartObject(numfields)
+
+        def PrependUOffsetTRelative(self, off):
+            self._offsets = True
+            return super().PrependUOffsetTRelative(off)
+
+        def _share(self, start, end, key):
+            if key in self._seen:
+                self.head = len(self.Bytes) - start  # drop the copy (and its padding), point at the first one
+                return self._seen[key]
+            self._seen[key] = end
+            return end
+
+        def EndVector(self, *args):
+            start, self._start = self._start, None
+            end = super().EndVector(*args)
+            if start is None or self._offsets:  # strings, byte vectors, vectors of tables: written as they are
+                return end
+            before, size, alignment = start
+            return self._share(before, end, ("vector", alignment, bytes(self.Bytes[self.head:self.head + 4 + size])))
+
+        def EndObject(self):
+            start, self._start = self._start, None
+            end = super().EndObject()
+            if start is None or self._offsets or len(self.vtables) != start[2]:  # holds offsets, or wrote a vtable
+                return end
+            vtable = end + int.from_bytes(self.Bytes[self.head:self.head + 4], "little", signed=True)
+            return self._share(start[0], end, ("table", vtable, bytes(self.Bytes[self.head + 4:self.head + end - start[0]])))
+
+    return SharingBuilder
+
+
+class _LazyBuilder:
+    def __call__(self, size):
+        global _SharingBuilder
+        _SharingBuilder = _sharing_builder_class()
+        return _SharingBuilder(size)
+
+
+_SharingBuilder = _LazyBuilder()
+
+
 def list_ops(model_bytes: bytes) -> list[dict]:
     """The model's operators in execution order (name, input and output tensor details), without delegates.
 
     Each tensor dict gains `constant`: True for weights and biases (neither a graph input nor an op output).
-    `_get_ops_details` is private but is the only LiteRT call that lists operators in order.
+    `_get_ops_details` is private but is the only LiteRT call that lists operators in order. Each op also has
+    `version` (its operator code's version) and `options` (its builtin options as a dict, e.g.
+    `{"alignCorners": False, "halfPixelCenters": True}` for a resize; empty when it has none), read from the
+    flatbuffer, whose first subgraph lists the operators in the same order.
     """
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
@@ -139,6 +261,21 @@ def list_ops(model_bytes: bytes) -> list[dict]:
     live = {i for op in ops for i in op["outputs"]} | {d["index"] for d in interp.get_input_details()}
     for i, t in tensors.items():
         t["constant"] = i not in live
+    versions, options = _op_versions_and_options(model_bytes)
     return [{"index": op["index"], "op": op["op_name"],
+             "version": versions[op["index"]], "options": options[op["index"]],
              "inputs": [tensors[i] for i in op["inputs"] if i >= 0],
              "outputs": [tensors[i] for i in op["outputs"]]} for op in ops]
+
+
+def _op_versions_and_options(model_bytes: bytes) -> tuple[list[int], list[dict]]:
+    """Per operator of the main subgraph: its operator code's version and its builtin options as a dict."""
+    from ai_edge_litert.tools import flatbuffer_utils as fb
+
+    m = fb.read_model_from_bytearray(bytearray(model_bytes))
+    versions, options = [], []
+    for op in m.subgraphs[0].operators:
+        versions.append(int(m.operatorCodes[op.opcodeIndex].version))
+        o = op.builtinOptions
+        options.append({k: v for k, v in vars(o).items() if isinstance(v, (bool, int, float, str))} if o is not None else {})
+    return versions, options

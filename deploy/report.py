@@ -15,14 +15,14 @@ def markdown_report(report: dict) -> str:
              f"({scored_from(report)}; threshold {report.get('threshold', 0.5)}). "
              f"Latency: LiteRT, batch 1, {report['threads']} threads, median of 20 runs on this machine.", "",
              input_line(report.get("input_normalization")), "",
-             "| variant | file | bytes | gzip bytes | Dice | IoU | precision | recall | latency ms | TFLM arena | Edge TPU ops |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| variant | file | bytes | stripped bytes | gzip bytes | Dice | IoU | precision | recall | latency ms | TFLM arena | Edge TPU ops |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, v in report["variants"].items():
         s = v["scores"]
         arena = v.get("tflm", {}).get("arena_bytes", "")
         tpu = v.get("edgetpu")
         tpu_text = f"{tpu['mapped']}/{tpu['ops']}" if tpu else ""
-        lines.append(f"| {name} | {v.get('file', '')} | {v.get('bytes', '')} | {v.get('gzip_bytes', '')} | {s['f1']:.4f} | "
+        lines.append(f"| {name} | {v.get('file', '')} | {v.get('bytes', '')} | {v.get('stripped_bytes', '')} | {v.get('gzip_bytes', '')} | {s['f1']:.4f} | "
                      f"{s['iou']:.4f} | {s['precision']:.4f} | {s['recall']:.4f} | {v.get('latency_ms', '')} | {arena} | {tpu_text} |")
     if "val_dice_per_epoch" in report.get("qat", {}):
         q = report["qat"]
@@ -34,7 +34,9 @@ def markdown_report(report: dict) -> str:
         if "tflm" in v and "arena_bytes" in v["tflm"]:
             t = v["tflm"]
             lines.append(f"TFLite-Micro ({name}): arena {t['arena_bytes']} B (budget {t['ram_budget']}: "
-                         f"{'fits' if t['fits_ram'] else 'does NOT fit'}), flash {t['flash_bytes']} B (budget "
+                         f"{'fits' if t['fits_ram'] else 'does NOT fit'}), flash {t['flash_bytes']} B"
+                         + (f" stripped ({t['unstripped_bytes']} B as converted)" if "unstripped_bytes" in t else "")
+                         + f" (budget "
                          f"{t['flash_budget']}: {'fits' if t['fits_flash'] else 'does NOT fit'}), output vs LiteRT "
                          f"reference kernels: {t['max_diff_vs_litert_ref']} steps.")
         if "edgetpu" in v:

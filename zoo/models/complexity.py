@@ -7,6 +7,9 @@ TensorFlow's profiler counts a different convention and needs a frozen graph.
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import tf_keras as keras
 
@@ -88,8 +91,11 @@ def models_table(pattern: str | None = None) -> str:
     names = list_models(pattern) if pattern else list_models(pairs=False)
     if not names:
         return f"no model matches {pattern!r} (see python train.py --list-models '*')"
+    shipped = {}  # model -> trained models shipped in tflite_models/<name>/ (their card.json)
+    for card in sorted((Path(__file__).resolve().parents[2] / "tflite_models").glob("*/card.json")):
+        shipped.setdefault(json.loads(card.read_text()).get("model"), []).append(card.parent.name)
     rows = [f"{'model':32s}{'input':>12s}{'params':>11s}{'trainable':>11s}{'paper':>11s}{'FLOPs':>9s}{'paper':>9s}"
-            f"{'MACs':>9s}{'paper':>9s}"]
+            f"{'MACs':>9s}{'paper':>9s}  trained (tflite_models/)"]
     for name in names:
         info = get_model_info(name)
         shape = tuple(info.get("input_shape", (512, 512, 3) if not pattern else (256, 256, 3)))
@@ -100,7 +106,7 @@ def models_table(pattern: str | None = None) -> str:
         paper_m = f"{info['macs'] / 1e9:.3f}G" if "macs" in info else "-"
         rows.append(f"{name:32s}{'x'.join(map(str, shape)):>12s}{m.count_params() / 1e6:>10.4f}M"
                     f"{trainable / 1e6:>10.4f}M{paper_p:>11s}{count_flops(m) / 1e9:>8.1f}B{paper_f:>9s}"
-                    f"{count_macs(m) / 1e9:>8.3f}G{paper_m:>9s}")
+                    f"{count_macs(m) / 1e9:>8.3f}G{paper_m:>9s}  {', '.join(shipped.get(name, [])) or '-'}")
         keras.backend.clear_session()
     return "\n".join(rows) + ("\nparams: all weights incl. BatchNorm statistics; trainable: what PyTorch papers count. "
                               "FLOPs count multiplications and additions separately (paper 002); MACs count conv and "
