@@ -5,7 +5,7 @@ Every catalogued encoder under every decoder is a registry entry of kind "pair",
 `small` arguments: the same layer types, fewer channels and blocks) at 64x64 and records, per pair,
 whether tfmot's `quantize_model` accepts it and the QAT model runs (`qat`), whether full-INT8
 post-training conversion (int8 input and output) runs in LiteRT with finite output (`int8`), and
-`deploy.edgetpu.check_static` on that INT8 file (`edgetpu`: ops mapped before the first CPU fallback).
+`deploy.edgetpu.check_static` on that INT8 file (`edgetpu`: ops known to map to the TPU before the first op that is not (uncertain or CPU)).
 The results go to `benchmarks/results/matrix_status.json` (generated, never edited by hand), which the
 table (`python -m zoo.tools.matrix`) shows beside each pair's size. `--encoder` / `--decoder` restrict a
 check and merge into the file. Each pair is checked in its own Python process: a native crash in one pair
@@ -176,7 +176,7 @@ def matrix_table(input_shape=(256, 256, 3), encoders=None, decoder_names=None, s
         f"\nat {size}; params incl. BatchNorm statistics; FLOPs count multiplications and additions separately, MACs "
         f"conv/dense multiply-accumulates. QAT / INT8 / EdgeTPU: recorded by `python -m zoo.tools.matrix --check` "
         + (f"at {checked}x{checked} in the tiny test configuration" if checked else "(never run: ?)")
-        + "; EdgeTPU n/m = ops mapped before the first CPU fallback (static check).")
+        + "; EdgeTPU n/m = ops known to map to the TPU before the first op that is not (uncertain or CPU) (static check).")
 
 
 def main(argv=None) -> int:
