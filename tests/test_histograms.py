@@ -1,6 +1,7 @@
 """Kernel-histogram analysis (zoo/tools/histograms.py, paper 002 section 4.5): a run whose chosen kernels are
 driven to zero by a strong L2 penalty gets exactly those flagged and the paper's next cut suggested;
-a real train.py --analyze run gets its report and plots from the event files."""
+histogram tags group by stage in network order; a real train.py --analyze run gets its report and plots from the
+event files."""
 import json
 import shutil
 
@@ -14,6 +15,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import train
 import zoo
 from zoo.tools import histograms
+from zoo.training import callbacks
 
 # Half MultiResUNet's stage 1 feature convs (the stage Quarter drops) and one Res path conv.
 COLLAPSE = ["stage1_mrb_m1_conv", "stage1_mrb_m2_conv", "stage1_mrb_m3_conv", "respath0_2_conv3x3_conv"]
@@ -34,8 +36,9 @@ def collapsed_run(tmp_path_factory):
     rng = np.random.default_rng(0)
     x = rng.random((32, 32, 32, 3), np.float32)
     y = (x[..., :1] > 0.7).astype(np.float32)
-    model.fit(x, y, batch_size=4, epochs=4, verbose=0,
-              callbacks=[keras.callbacks.TensorBoard(str(run / "tb"), histogram_freq=1, write_graph=False)])
+    tensorboard = callbacks.ScalarTensorBoard(str(run / "tb"), write_graph=False)
+    model.fit(x, y, batch_size=4, epochs=4, verbose=0,  # every weight: the analysis must pick out the kernels
+              callbacks=[tensorboard, callbacks.WeightHistograms(tensorboard=tensorboard, what="all")])
     model.save(run / "last.keras")
     (run / "config.json").write_text(json.dumps({"model": "half_multiresunet", "model_args": TINY,
                                                  "image_size": [32, 32], "channels": 3, "epochs": 4}))
@@ -59,6 +62,36 @@ def test_strong_l2_layers_and_only_those_are_flagged(collapsed_run):
     assert "below **0.5 sigma0**" in text and "quarter_multiresunet" in text
     assert all(f"`{name}`" in text.split("## Criterion")[0] for name in COLLAPSE)
     assert data["histogram_check"]["std_rel_error_max"] < 0.1  # bin-centre statistics vs exact weights
+
+
+def test_histogram_tags_group_by_stage_in_network_order():
+    model = zoo.build_model("half_multiresunet", input_shape=(32, 32, 3), **TINY)
+    kernels = callbacks.histogram_tags(model, "half_multiresunet")
+    tags = [t for t, _, _ in kernels]
+    assert len(tags) == 38 and tags == sorted(tags)  # TensorBoard sorts alphabetically: that is network order
+    groups = list(dict.fromkeys(t.split("/")[0] for t in tags))
+    assert groups == ["01_stem", "02_stage0", "03_stage1", "04_stage4", "05_stage7", "06_stage8", "07_respath0",
+                      "08_respath1", "09_head"]
+    assert tags[1:5] == ["02_stage0/mrb_m1", "02_stage0/mrb_m2", "02_stage0/mrb_m3", "02_stage0/mrb_shortcut"]
+    every = {t: d for t, _, d in callbacks.histogram_tags(model, "half_multiresunet", "all")}
+    assert len(every) == 38 + 4 * 37 + 1  # + BatchNorm beta, gamma, moving mean, variance of 37 convs; head bias
+    assert every["03_stage1/mrb_m2_bn/gamma"].startswith("layer=stage1_mrb_m2_bn weight=gamma")
+    # a model without stage rules: groups by layer-name prefix, in graph order
+    unetpp = zoo.build_model("unetpp", input_shape=(32, 32, 3), **zoo.get_model_entry("unetpp").small)
+    plain = list(dict.fromkeys(t.split("/")[0] for t, _, _ in callbacks.histogram_tags(unetpp, "unetpp")))
+    assert plain == sorted(plain) and plain[-1].endswith("_head") and len(plain) < 10
+
+
+def test_histograms_of_older_runs_still_read(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = zoo.build_model("half_multiresunet", input_shape=(32, 32, 3), **TINY)
+    model.compile("adam", "binary_crossentropy")
+    x = np.random.default_rng(0).random((4, 32, 32, 3), np.float32)
+    model.fit(x, x[..., :1] > 0.5, epochs=1, verbose=0,  # Keras' own `<weight>/histogram` tags
+              callbacks=[keras.callbacks.TensorBoard(str(tmp_path), histogram_freq=1, write_graph=False)])
+    hists = histograms.read_kernel_histograms(tmp_path / "train")
+    assert len(hists) == 38 and "stage1_mrb_m2_conv" in hists
+    keras.backend.clear_session()
 
 
 def test_histograms_alone_give_the_same_verdict(collapsed_run):

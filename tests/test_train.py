@@ -1,5 +1,7 @@
 """train.py end to end on the bundled real microplastic sample: the loss falls, every conv kernel
-gets a histogram each epoch in the TensorBoard event file, and the run folder is complete."""
+gets a histogram each epoch in the TensorBoard event file, grouped by stage in network order, the training
+split is scored in inference mode beside the validation split, the stage analysis is written, and the run
+folder is complete."""
 import csv
 import json
 import subprocess
@@ -53,15 +55,43 @@ def test_every_conv_kernel_has_a_histogram_each_epoch(short_run):
     model = zoo.build_model("half_multiresunet", input_shape=(128, 128, 3))
     convs = [l.name for l in model.layers if isinstance(l, keras.layers.Conv2D)]
     assert len(convs) == 1 + 5 * 4 + 2 * 4 * 2 + 1  # stem, 5 MRBs, 2 Res paths of 4, head
-    for name in convs:
-        tag = f"{name}/kernel_0/histogram"
-        assert tag in tags, tag
-        assert [e.step for e in acc.Tensors(tag)] == [0, 1, 2]
+    histograms = {t: acc.SummaryMetadata(t).summary_description for t in tags if "/" in t}
+    layers = {d.split()[0].removeprefix("layer="): t for t, d in histograms.items()}
+    assert sorted(layers) == sorted(convs)  # kernels only by default: no BatchNorm, 38 tags
+    assert all(d.split()[1] == "weight=kernel" for d in histograms.values())
+    for name, tag in layers.items():
+        assert [e.step for e in acc.Tensors(tag)] == [0, 1, 2], tag
+    assert layers["stage1_mrb_m2_conv"] == "03_stage1/mrb_m2"
+    groups = sorted({t.split("/")[0] for t in histograms})  # TensorBoard's order: alphabetical
+    assert groups == ["01_stem", "02_stage0", "03_stage1", "04_stage4", "05_stage7", "06_stage8", "07_respath0",
+                      "08_respath1", "09_head"]
     assert {"epoch_loss", "epoch_dice", "epoch_learning_rate"} <= tags
-    assert {"epoch_loss", "epoch_dice"} <= set(_tags(short_run / "tb" / "validation").Tags()["tensors"])
+    validation = set(_tags(short_run / "tb" / "validation").Tags()["tensors"])
+    assert {"epoch_loss", "epoch_dice"} <= validation
+    assert not [t for t in validation if t.startswith("evaluation_")]  # no second copy against the step
     images = _tags(short_run / "tb" / "images")
     (tag,) = images.Tags()["tensors"]
     assert len(images.Tensors(tag)) == 3
+
+
+def test_training_split_is_scored_in_inference_mode(short_run):
+    with open(short_run / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    for key in ("train_eval_loss", "train_eval_dice", "train_eval_precision", "train_eval_recall"):
+        assert all(0 <= float(r[key]) for r in rows) and key in rows[0], key
+    assert all(float(r["train_eval_dice"]) <= 1 for r in rows)
+    train_eval = _tags(short_run / "tb" / "train_eval")  # same tags as train and validation: one chart each
+    assert [e.step for e in train_eval.Tensors("epoch_dice")] == [0, 1, 2]
+    assert "epoch_train_eval_dice" not in _tags(short_run / "tb" / "train").Tags()["tensors"]
+
+
+def test_a_default_run_writes_the_stage_analysis(short_run):
+    report = json.loads((short_run / "analysis" / "report.json").read_text())
+    assert report["sources"]["epochs"] == [1, 2, 3] and len(report["kernels"]) == 38
+    for name in ("ridges.png", "stages.png", "trends.png", "report.md"):
+        assert (short_run / "analysis" / name).is_file(), name
+    analysis = _tags(short_run / "tb" / "analysis").Tags()["tensors"]
+    assert {"kernel_analysis/ridges", "kernel_analysis/trends"} <= set(analysis)
 
 
 def test_list_models_prints_paper_figures(capsys):

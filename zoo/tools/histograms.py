@@ -3,10 +3,10 @@
 Paper 002 looked at TensorBoard kernel histograms by eye, saw the kernels of later encoder stages
 narrow towards zero, and cut U-Net and MultiResUNet down to Half and Quarter. This makes it a command:
 
-    python -m zoo.tools.histograms runs/<run>        # or train.py ... --analyze at the end of a run
+    python -m zoo.tools.histograms runs/<run>        # train.py runs it after training (--no-analyze: not)
 
-It reads the run's TensorBoard event files (`tb/train`: one histogram per conv kernel per epoch,
-with the `tensorboard` package's event reader) and, when present, `last.keras` (exact final
+It reads the run's TensorBoard event files (`tb/train`: one histogram per conv kernel per epoch, tagged
+by stage, see `zoo.training.callbacks.histogram_tags`; read with the `tensorboard` package's event reader) and, when present, `last.keras` (exact final
 weights). For every conv kernel, grouped by stage and MultiRes branch, it computes per epoch the
 standard deviation, the fraction of weights near zero and the distance from the initial
 distribution; ranks stages and branches; flags collapsed kernels by `Criterion`; and suggests the
@@ -34,12 +34,13 @@ from pathlib import Path
 
 import numpy as np
 
-import zoo  # first: selects Keras 2 before TensorFlow loads
+import zoo  # noqa: F401  (first: selects Keras 2 before TensorFlow loads)
 from zoo.cli import add_output_flag
 from zoo.models.registry import get_model_entry
+from zoo.training.callbacks import group_order, layer_place, parse_histogram_description, stage_plans  # noqa: F401
 from zoo.training.run import RunConfig
 
-KERNEL_TAG = re.compile(r"^(?P<layer>.+)/kernel_0/histogram$")
+LEGACY_KERNEL_TAG = re.compile(r"^(?P<layer>.+)/kernel_0/histogram$")  # Keras' own histogram_freq tags
 FEATURE_BRANCHES = {"m1", "m2", "m3", "conv1", "conv2", "conv1x1", "conv3x3", "conv"}  # all but the MRB shortcut
 BRANCH_COLORS = {"m1": "#1f77b4", "m2": "#ff7f0e", "m3": "#2ca02c", "shortcut": "#7f7f7f", "conv1": "#1f77b4",
                  "conv2": "#ff7f0e", "conv1x1": "#9467bd", "conv3x3": "#8c564b", "conv": "#333333"}
@@ -124,31 +125,9 @@ class Kernel:
 
 # ----------------------------------------------------------------------------------------- reading
 
-def stage_plans() -> dict:
-    """{model: Stages} of every registered model whose entry says how its convs group into stages."""
-    return {n: e.stages for n in zoo.list_models(pairs=False) if (e := get_model_entry(n)).stages is not None}
-
-
 def stage_plan(model: str):
     """The `Stages` of a registered model's entry, or None (unknown model, or no stage plan)."""
     return stage_plans().get(model)
-
-
-def layer_place(name: str, model: str | None = None) -> tuple[str, str]:
-    """(group, branch) of a conv layer by the stage rules of `model`'s registry entry (of every entry when
-    `model` is None or has none); a conv no rule places is a group of its own (`stem_conv` -> stem, conv)."""
-    plans = stage_plans()
-    for plan in ([plans[model]] if model in plans else plans.values()):
-        if place := plan.place(name):
-            return place
-    return name.removesuffix("_conv"), "conv"
-
-
-def group_order(group: str) -> tuple:
-    kind = re.match(r"[a-z]+", group)
-    number = re.search(r"\d+", group)
-    rank = {"stem": 0, "stage": 1, "respath": 2, "head": 3}.get(kind[0] if kind else "", 4)
-    return rank, int(number[0]) if number else 0, group
 
 
 def group_label(group: str) -> str:
@@ -161,7 +140,9 @@ def group_label(group: str) -> str:
 
 
 def read_kernel_histograms(log_dir: Path) -> dict[str, list[tuple[int, np.ndarray]]]:
-    """{layer: [(step, (bins, 3) array of left, right, count)]} for every `<layer>/kernel_0/histogram`."""
+    """{layer: [(step, (bins, 3) array of left, right, count)]} for every conv kernel histogram: the stage-grouped
+    tags `train.py` writes (`03_stage1/mrb_m2`, layer and weight in the description) and Keras' own
+    `<layer>/kernel_0/histogram` tags of older runs."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.util import tensor_util
 
@@ -171,9 +152,13 @@ def read_kernel_histograms(log_dir: Path) -> dict[str, list[tuple[int, np.ndarra
     acc.Reload()
     out = {}
     for tag in acc.Tags().get("tensors", []):
-        if m := KERNEL_TAG.match(tag):
+        placed = parse_histogram_description(acc.SummaryMetadata(tag).summary_description)
+        layer = placed[0] if placed and placed[1] == "kernel" else None
+        if layer is None and (m := LEGACY_KERNEL_TAG.match(tag)):
+            layer = m["layer"]
+        if layer is not None:
             by_step = {e.step: tensor_util.make_ndarray(e.tensor_proto).astype(np.float64) for e in acc.Tensors(tag)}
-            out[m["layer"]] = sorted(by_step.items())
+            out[layer] = sorted(by_step.items())
     return out
 
 
@@ -777,6 +762,21 @@ def write_fold_summary(run_dir: Path, results: list[Analysis], criterion: Criter
                "criterion": dataclasses.asdict(criterion)}
     (out / "report.json").write_text(json.dumps(summary, indent=2))
     return out / "report.md"
+
+
+def analyze_after_training(run_dir, config: RunConfig, *, always: bool = False, log=print) -> Path | None:
+    """train.py's closing step: the analysis of a finished run when it is cheap (the run wrote histograms and
+    its model has stage rules in the registry; a few seconds), or `always`. Returns report.md, or None when
+    skipped; an automatic analysis that fails prints one line instead of failing the finished run."""
+    if not always and (config.histogram_freq == 0 or stage_plan(config.model) is None):
+        return None
+    try:
+        return analyze_run(run_dir)
+    except (FileNotFoundError, ValueError, OSError) as e:
+        if always:
+            raise
+        log(f"kernel-histogram analysis skipped: {e}")
+        return None
 
 
 # ------------------------------------------------------------------------------------ command line

@@ -59,6 +59,7 @@ class RunConfig:
     lr_schedule: str = "exponential"
     seed: int = 0
     histogram_freq: int = 1
+    histograms: str = "kernels"  # weight histograms: "kernels" (conv and dense kernels) or "all" weights
     strategy: str = "auto"
     mixed_precision: str | None = None
     jit_compile: bool = False
@@ -127,7 +128,7 @@ class RunConfig:
         for flag, value, known in (("--loss", self.loss, LOSSES), ("--optimizer", self.optimizer, OPTIMIZERS),
                                    ("--lr-schedule", self.lr_schedule, LR_SCHEDULES), ("--fit", self.fit, ("resize", "pad")),
                                    ("--strategy", self.strategy, STRATEGIES), ("--cache", self.cache, ("memory", "disk", "none")),
-                                   ("--channels", self.channels, (1, 3))):
+                                   ("--channels", self.channels, (1, 3)), ("--histograms", self.histograms, ("kernels", "all"))):
             if value not in known:
                 raise ValueError(f"{flag}: unknown value {value!r}; choose from {', '.join(map(str, known))}")
         if self.mixed_precision is not None and self.mixed_precision not in POLICIES:
