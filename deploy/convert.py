@@ -11,6 +11,7 @@ C array TFLite-Micro runs.
 """
 from __future__ import annotations
 
+import functools
 import re
 
 import numpy as np
@@ -166,12 +167,14 @@ def strip(model_bytes: bytes, micro: bool = False) -> bytes:
 
 
 def pack_model(model) -> bytes:
-    """Serialise a LiteRT schema object (`flatbuffer_utils.read_model_from_bytearray`) with `_SharingBuilder`."""
-    builder = _SharingBuilder(1024)
+    """Serialise a LiteRT schema object (`flatbuffer_utils.read_model_from_bytearray`) with shared vectors and
+    16-byte aligned weight buffers (`_sharing_builder_class`)."""
+    builder = _sharing_builder_class()(1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
 
 
+@functools.cache
 def _sharing_builder_class():
     import flatbuffers
 
@@ -230,16 +233,6 @@ def _sharing_builder_class():
             return self._share(start[0], end, ("table", vtable, bytes(self.Bytes[self.head + 4:self.head + end - start[0]])))
 
     return SharingBuilder
-
-
-class _LazyBuilder:
-    def __call__(self, size):
-        global _SharingBuilder
-        _SharingBuilder = _sharing_builder_class()
-        return _SharingBuilder(size)
-
-
-_SharingBuilder = _LazyBuilder()
 
 
 def list_ops(model_bytes: bytes) -> list[dict]:

@@ -28,7 +28,8 @@ def to_onnx(model, path: Path, sample: np.ndarray, opset: int = 17) -> dict:
 
 def to_c_array(model_bytes: bytes, out_dir: Path, name: str = "g_model") -> tuple[Path, Path]:
     """Write `model_data.h` / `model_data.cc` holding the flatbuffer as a 16-byte aligned const array
-    (what TFLite-Micro's examples and `xxd -i` produce), for compiling into firmware."""
+    (what TFLite-Micro's examples and `xxd -i` produce), for compiling into firmware. The deployment pipeline
+    and the tiling firmware pass `deploy.convert.strip(model, micro=True)`: same outputs, smaller flash."""
     header = out_dir / "model_data.h"
     source = out_dir / "model_data.cc"
     atomic_write_text(

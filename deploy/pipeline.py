@@ -106,7 +106,8 @@ def run(model, out_dir, *, train_pairs, eval_pairs, data_cfg: data.DataConfig, l
         runner = convert.LiteRTModel(blob, num_threads=options.threads)
         prob = runner.predict(x_eval)
         preds[mode] = prob
-        entry = {"file": path.name, "preprocessing": preprocessing, "bytes": len(blob), "gzip_bytes": len(gzip.compress(blob, 9)),
+        entry = {"file": path.name, "preprocessing": preprocessing, "bytes": len(blob),
+                 "stripped_bytes": len(convert.strip(blob)), "gzip_bytes": len(gzip.compress(blob, 9)),
                  "scores": headline_scores(y_eval, prob), "latency_ms": round(latency_ms(runner, x_eval), 3),
                  "input": {"dtype": np.dtype(runner.input["dtype"]).name,
                            "scale_zero_point": list(runner.input["quantization"])}}
@@ -124,8 +125,9 @@ def run(model, out_dir, *, train_pairs, eval_pairs, data_cfg: data.DataConfig, l
 
     int8_mode = "qat" if "qat" in converted else "int8" if "int8" in converted else None
     if int8_mode:
-        export.to_c_array(converted[int8_mode], out_dir)
-        report["c_array"] = {"source": "model_data.cc", "model": int8_mode}
+        flash = convert.strip(converted[int8_mode], micro=True)  # what TFLite-Micro reads, nothing more
+        export.to_c_array(flash, out_dir)
+        report["c_array"] = {"source": "model_data.cc", "model": int8_mode, "bytes": len(flash), "stripped": True}
         scores = report["variants"]
         drop = scores["keras_float"]["scores"]["f1"] - scores[formats.variant_key(int8_mode)]["scores"]["f1"]
         report["int8_dice_drop_points"] = round(100 * drop, 2)

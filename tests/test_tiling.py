@@ -1,7 +1,9 @@
 """deploy/tiling/: the receptive field read from the graph equals the one measured by impulses; tiles
 exported by resizing the INT8 flatbuffer, placed on the alignment grid and shifted inwards at the image
 border reproduce the whole-image INT8 output bit for bit (LiteRT and TFLite-Micro), on real images too;
-zero-padded border tiles and short halos measurably do not; the firmware template compiles."""
+zero-padded border tiles and short halos measurably do not; batched tiles equal batch-1 tiles and a sampled
+agreement's intervals contain the full measurement; stripped models run identically and are smaller; the report
+gives the compute factor; the firmware template compiles."""
 import json
 import shutil
 import subprocess
@@ -114,6 +116,77 @@ def test_exact_tiles_are_bit_identical_in_litert_and_tflm_and_padded_borders_are
         resize_tflite(blob, (43, 43))
 
 
+def test_batched_tiles_and_sampled_agreement():
+    """One interpreter with a batch of tiles gives the batch-1 outputs; a sampled measurement's 99 % intervals
+    contain the value measured on every tile; Wilson's interval and the decision rule."""
+    from deploy.tiling.measure import BatchRunner, decide, measure_tiling, wilson_interval
+
+    keras.utils.set_random_seed(1)
+    model = zoo.build_model("quarter_multiresunet", input_shape=(64, 64, 3))
+    x = np.random.default_rng(1).random((2, 64, 64, 3), dtype=np.float32)
+    head = model.get_layer("head_conv")  # sparse foreground (~3 % of pixels), as in segmentation
+    kernel, bias = (w * 0.05 for w in head.get_weights())
+    head.set_weights([kernel, bias])
+    p = model.predict(x, verbose=0)
+    head.set_weights([kernel, bias - np.quantile(np.log(p / (1 - p)), 0.97)])
+    blob = _int8(model, x)
+    whole = convert.LiteRTModel(blob)
+    xq = whole.quantize_input(x)
+    plan = plan_tiles((64, 64), 12, 4, 2)  # 4 px cores: 256 tiles per image
+    tile_blob = resize_tflite(blob, (12, 12))
+    runner = BatchRunner(tile_blob, batch=7)  # 256 = 36 x 7 + 4: the last batch is padded
+    single = convert.LiteRTModel(tile_blob)
+    assert np.array_equal(run_tiled(runner, xq[0], plan, batch=7), run_tiled(single.invoke_raw, xq[0], plan))
+    whole_raw = [whole.invoke_raw(q[None])[0] for q in xq]
+    truth = (x[..., :1] > 0.97).astype(np.float32)
+    kw = dict(output_quantization=whole.output["quantization"], batch=runner.batch, progress=False)
+    full = measure_tiling(whole_raw, runner, xq, plan, truth, min_equivalents=1e9, **kw)
+    assert full["tiles_measured"] == full["tiles_total"] == 512 and full["confidence"] is None
+    assert full["mask_agreement_interval"] == [round(full["mask_agreement"], 6)] * 2
+    stitched = [run_tiled(single.invoke_raw, q, plan) for q in xq]
+    masks = [(whole.dequantize_output(t) > 0.5, whole.dequantize_output(w) > 0.5) for t, w in zip(stitched, whole_raw)]
+    assert full["mask_agreement"] == pytest.approx(np.mean([np.mean(a == b) for a, b in masks]))
+    assert full["identical_outputs"] == pytest.approx(np.mean([np.mean(t == w) for t, w in zip(stitched, whole_raw)]))
+    sampled = measure_tiling(whole_raw, runner, xq, plan, truth, min_equivalents=0.5, decide_targets=False, **kw)
+    assert sampled["foreground_tiles"] <= sampled["tiles_measured"] < 512 and sampled["confidence"] == 0.99
+    lo, hi = sampled["mask_agreement_interval"]
+    assert lo <= full["mask_agreement"] <= hi and lo < hi
+    lo, hi = sampled["dice_change_interval"]
+    assert lo <= full["dice_change_points"] <= hi
+    assert wilson_interval(50, 100, 0.95) == pytest.approx((0.4038, 0.5962), abs=1e-4)
+    assert wilson_interval(0, 100, 0.95)[1] == pytest.approx(0.0370, abs=1e-4)
+    assert decide({"mask_agreement_interval": [0.9992, 0.9995], "dice_change_interval": [-0.05, 0.02]}) is True
+    assert decide({"mask_agreement_interval": [0.9980, 0.9989]}) is False
+    assert decide({"mask_agreement_interval": [0.9992, 0.9995], "dice_change_interval": [-0.3, 0.02]}) is None
+
+
+def test_stripped_model_runs_identically_and_is_smaller():
+    """convert.strip: no names or metadata, shared vectors; the same outputs in LiteRT (XNNPACK and reference
+    kernels) and TFLite-Micro; the TFLite-Micro variant (micro=True, the C array) is <= 0.27 of the float file
+    for Half MultiResUNet (0.22 M parameters, the narrowest zoo model over 100 k)."""
+    from ai_edge_litert.interpreter import OpResolverType
+
+    keras.utils.set_random_seed(0)
+    model = zoo.build_model("half_multiresunet", input_shape=(32, 32, 3))
+    x = np.random.default_rng(0).random((2, 32, 32, 3), dtype=np.float32)
+    blob, fp32 = _int8(model, x), convert.to_tflite(model, "fp32")
+    plain, micro = convert.strip(blob), convert.strip(blob, micro=True)
+    assert len(micro) < len(plain) < len(blob) and len(micro) <= 0.27 * len(fp32) < len(blob)
+    whole = convert.LiteRTModel(blob)
+    xq = whole.quantize_input(x[:1])
+    assert np.array_equal(convert.LiteRTModel(plain).invoke_raw(xq), whole.invoke_raw(xq))
+    ref = OpResolverType.BUILTIN_REF
+    expected = convert.LiteRTModel(blob, op_resolver=ref).invoke_raw(xq)
+    for stripped in (plain, micro):
+        assert np.array_equal(convert.LiteRTModel(stripped, op_resolver=ref).invoke_raw(xq), expected)
+        assert np.array_equal(tflm.run(stripped, xq, tflm.smallest_arena(blob)).reshape(expected.shape), expected)
+    assert tflm.smallest_arena(micro) <= tflm.smallest_arena(blob)
+    assert all(not t["name"] for t in convert.LiteRTModel(micro).interpreter.get_tensor_details())
+    tile = resize_tflite(micro, (16, 16))  # the stripped model still resizes for tiling
+    assert list(convert.LiteRTModel(tile).input["shape"]) == [1, 16, 16, 3]
+    assert len(convert.strip(fp32)) < len(fp32)
+
+
 def _trained_quarter(pairs, size):
     """Quarter MultiResUNet trained briefly at 64x64 (seconds), rebuilt for size x size (it is fully convolutional)."""
     from zoo.training.losses import get_loss
@@ -142,10 +215,15 @@ def test_real_images_tiled_int8_matches_whole_image_within_256k(tmp_path):
     assert t["halo"] == 14 and t["tiles"] == 36 and t["tile_input"] == 44
     assert t["litert"]["identical_outputs"] == 1.0 and t["litert"]["mask_agreement"] >= 0.999
     assert abs(t["litert"]["dice_change_points"]) <= 0.1 and t["litert"]["dice_whole"] > 20
-    assert t["tflm_first_image"] == {"identical_to_litert_reference_tiles": True, "identical_to_whole_image": 1.0}
+    assert t["tflm_first_image"] == {"identical_to_litert_reference_tiles": True, "identical_to_whole_image": 1.0,
+                                     "tiles_checked": 32, "tiles_total": 36}
     assert not tflm.fits((tmp_path / t["tile_model"]).read_bytes(), t["tile_arena"] - 2048)
     assert json.loads((tmp_path / "report.json").read_text())["tiling"]["tiles"] == 36
-    assert "Chosen tile: 44x44" in (tmp_path / "report.md").read_text() and (tmp_path / "tiling.png").is_file()
+    text = (tmp_path / "report.md").read_text()
+    assert "Chosen tile: 44x44" in text and (tmp_path / "tiling.png").is_file()
+    assert t["mcu"]["compute_factor"] == pytest.approx(36 * 44 * 44 / 96 ** 2, rel=1e-3)  # MACs scale with pixels
+    assert "7.56x the whole-image MACs" in text and "per image" in text
+    assert report["variants"]["tflite_int8"]["stripped_bytes"] < report["variants"]["tflite_int8"]["bytes"]
     assert "kTile = 44;" in (tmp_path / "firmware" / "tiling_config.h").read_text()
 
     nuclei = data.find_pairs(shared_dataset("dsb2018_nuclei"))[:2]

@@ -19,12 +19,15 @@ stitched output is bit-identical to the whole image's; a smaller halo (approxima
 measured share of disagreeing pixels for less RAM and compute.
 
 Modules: `receptive_field` (ReceptiveField, receptive_field, impulse_receptive_field, resized_keras_model,
-resize_tflite), `plan` (AxisTiles, TilePlan, plan_tiles, run_tiled), `arena` (TFLMRunner, arena_curve,
-largest_fitting_tile, plot_arena), `firmware` (write_firmware; the C++ template is deploy/firmware/) and
-`deployment` (tile_deployment, measure_tiling, markdown_lines, exposed here). `python -m deploy.tiling --plot`
-draws the arena against the tile size.
+resize_tflite), `plan` (AxisTiles, TilePlan, plan_tiles, tile_boxes, run_tiled), `arena` (TFLMRunner,
+arena_curve, largest_fitting_tile, plot_arena), `measure` (BatchRunner, measure_tiling: agreement on batched,
+sampled tiles with confidence intervals; check_tflm), `firmware` (write_firmware; the C++ template is
+deploy/firmware/) and `deployment` (tile_deployment, mcu_cost: compute factor and MCU latency, model_fit: what a
+model needs for a budget, markdown_lines; exposed here). `python -m deploy.tiling` sizes the MCU-sized models
+for a budget; `--plot` draws the arena against the tile size.
 """
-from deploy.tiling.deployment import (AGREEMENT_TARGET, DICE_TARGET_POINTS, markdown_lines, measure_tiling,
-                                      tile_deployment)
+from deploy.tiling.deployment import markdown_lines, mcu_cost, model_fit, tile_deployment
+from deploy.tiling.measure import AGREEMENT_TARGET, DICE_TARGET_POINTS, measure_tiling
 
-__all__ = ["AGREEMENT_TARGET", "DICE_TARGET_POINTS", "markdown_lines", "measure_tiling", "tile_deployment"]
+__all__ = ["AGREEMENT_TARGET", "DICE_TARGET_POINTS", "markdown_lines", "mcu_cost", "measure_tiling", "model_fit",
+           "tile_deployment"]

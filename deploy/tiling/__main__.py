@@ -1,42 +1,52 @@
-"""python -m deploy.tiling --plot arena.png [--mcu-ram 256K] [--image-size 256]: arena against tile size
-for the MCU-sized zoo models (shapes only, so random weights), with the budget and each chosen tile."""
+"""python -m deploy.tiling [--mcu-ram 256K] [--image-size 256] [--plot arena.png]: for the MCU-sized zoo models,
+the exact tile, the largest tile whose TFLM arena fits, and with the exact halo the number of tiles, the compute
+factor and the estimated MCU latency (shapes only, so random weights); with --plot, arena against tile size."""
 from __future__ import annotations
-
-import numpy as np
-
-from deploy.tiling.arena import arena_curve, largest_fitting_tile, plot_arena
-from deploy.tiling.receptive_field import receptive_field
 
 
 def main(argv=None) -> int:
-    """python -m deploy.tiling --plot arena.png [--mcu-ram 256K] [--image-size 256]: arena against tile size
-    for the MCU-sized zoo models (shapes only, so random weights), with the budget and each chosen tile."""
+    """python -m deploy.tiling [--mcu-ram 256K] [--image-size 256] [--plot arena.png]: for the MCU-sized zoo
+    models, the exact tile, the largest tile whose TFLM arena fits, and with the exact halo the number of tiles,
+    the compute factor and the estimated MCU latency (shapes only, so random weights); with --plot, the arena
+    against tile size."""
     import argparse
 
     import zoo
     from deploy.options import parse_bytes
-    from deploy.convert import to_tflite
 
     p = argparse.ArgumentParser(prog="python -m deploy.tiling", description=main.__doc__)
-    p.add_argument("--plot", required=True, help="output .png")
+    p.add_argument("--plot", default=None, help="also draw the arena against tile size into this .png")
     p.add_argument("--mcu-ram", type=parse_bytes, default=256 * 1024)
     p.add_argument("--image-size", type=int, default=256)
     p.add_argument("--models", default="quarter_multiresunet,half_multiresunet")
     a = p.parse_args(argv)
+
+    from deploy.convert import strip
+    from deploy.tiling.arena import arena_curve, plot_arena
+    from deploy.tiling.deployment import MAC_RATE_SOURCE, duration, model_fit
+
     curves = {}
+    print(f"{a.image_size}x{a.image_size} images in {a.mcu_ram} B of TFLM arena; latency at {MAC_RATE_SOURCE}:")
     for name in a.models.split(","):
         model = zoo.build_model(name, input_shape=(a.image_size, a.image_size, 3))
-        rf = receptive_field(model)
-        x = np.random.default_rng(0).random((1, a.image_size, a.image_size, 3), dtype=np.float32)
-        blob = to_tflite(model, "int8", [x])
-        side = largest_fitting_tile(blob, a.mcu_ram, rf.alignment, a.image_size, rf.alignment)
-        tiles = sorted({*range(rf.alignment * 4, min(a.image_size, 160) + 1, 8), side or rf.alignment * 4,
-                        2 * rf.exact_halo + rf.alignment})
-        curves[name] = {"curve": arena_curve(blob, tiles), "chosen": side, "exact_min": 2 * rf.exact_halo + rf.alignment}
-        print(f"{name}: halo {rf.exact_halo}, largest tile in {a.mcu_ram} B: {side}; " +
-              ", ".join(f"{t}:{b // 1024}K" for t, b in curves[name]["curve"]))
-    plot_arena(curves, a.mcu_ram, a.plot)
-    print(f"plot in {a.plot}")
+        fit = model_fit(model, (a.image_size,) * 2, a.mcu_ram, keep_bytes=bool(a.plot))
+        side = fit["largest_fitting_tile"]
+        if fit["mode"] == "exact":
+            verdict = (f"exact {side}x{side} tiles, {fit['tiles']} tiles, arena {fit['tile_arena']} B, "
+                       f"{fit['compute_factor']:g}x the whole-image MACs, about {duration(fit['mcu_latency_s'])} per "
+                       f"image ({duration(fit['whole_image_latency_s'])} untiled)")
+        else:
+            verdict = (f"{fit['mode']}: largest tile {side}, the exact {fit['exact_tile']} px tile needs "
+                       f"{fit['exact_tile_arena']} B")
+        print(f"{name}: halo {fit['exact_halo']}, {verdict}")
+        if a.plot:
+            tiles = sorted({*range(fit["alignment"] * 4, min(a.image_size, 160) + 1, 8), side or fit["alignment"] * 4,
+                            fit["exact_tile"]})
+            curves[name] = {"curve": arena_curve(strip(fit.pop("model_bytes"), micro=True), tiles), "chosen": side,
+                            "exact_min": fit["exact_tile"]}
+    if a.plot:
+        plot_arena(curves, a.mcu_ram, a.plot)
+        print(f"plot in {a.plot}")
     return 0
 
 

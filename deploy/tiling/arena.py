@@ -20,9 +20,16 @@ class TFLMRunner:
         return self.interpreter.get_output(0)
 
 
-def arena_curve(model_bytes: bytes, tiles) -> list[tuple[int, int]]:
+def arena_curve(model_bytes: bytes, tiles, progress=None) -> list[tuple[int, int]]:
     """(tile input side, smallest TFLM arena in bytes) for each tile side."""
-    return [(t, tflm.smallest_arena(resize_tflite(model_bytes, (t, t)))) for t in tiles]
+    from deploy.tiling.measure import progress_bar
+
+    curve = []
+    with progress_bar(len(tiles), "tiling: arena curve", progress) as bar:
+        for t in tiles:
+            curve.append((t, tflm.smallest_arena(resize_tflite(model_bytes, (t, t)))))
+            bar.update()
+    return curve
 
 
 def largest_fitting_tile(model_bytes: bytes, ram: int, smallest: int, largest: int, alignment: int) -> int | None:

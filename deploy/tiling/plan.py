@@ -79,8 +79,16 @@ def plan_tiles(image_hw: tuple[int, int], tile: int, halo: int, alignment: int, 
                     _axis_tiles(w, tile, halo, border))
 
 
-def run_tiled(invoke_raw, x: np.ndarray, plan: TilePlan, pad_value=0) -> np.ndarray:
-    """Stitch the cores of every tile: `invoke_raw` maps a (1, tile, tile, C) array to (1, tile, tile, K).
+def tile_boxes(plan: TilePlan) -> list[tuple[int, int, int, int, int, int]]:
+    """Every tile of the plan, row by row: (tile start y, tile start x, core y0, core y1, core x0, core x1)."""
+    return [(ys, xs, y0, y1, x0, x1)
+            for ys, y0, y1 in zip(plan.rows.starts, plan.rows.core_starts, plan.rows.core_ends)
+            for xs, x0, x1 in zip(plan.cols.starts, plan.cols.core_starts, plan.cols.core_ends)]
+
+
+def run_tiled(invoke_raw, x: np.ndarray, plan: TilePlan, pad_value=0, batch: int = 1) -> np.ndarray:
+    """Stitch the cores of every tile: `invoke_raw` maps a (n, tile, tile, C) array of n <= `batch` tiles to
+    (n, tile, tile, K) (n = 1 with the default batch, as firmware runs them).
 
     `x` is one (H, W, C) image, already quantized for an int8 model (quantization is per pixel, so
     quantizing the whole image then cutting tiles equals cutting then quantizing). `pad_value` fills
@@ -88,11 +96,13 @@ def run_tiled(invoke_raw, x: np.ndarray, plan: TilePlan, pad_value=0) -> np.ndar
     """
     p = plan.tile
     x = np.pad(x, ((p, p), (p, p), (0, 0)), constant_values=pad_value)
+    boxes = tile_boxes(plan)
     out = None
-    for ys, y0, y1 in zip(plan.rows.starts, plan.rows.core_starts, plan.rows.core_ends):
-        for xs, x0, x1 in zip(plan.cols.starts, plan.cols.core_starts, plan.cols.core_ends):
-            y = invoke_raw(np.ascontiguousarray(x[None, p + ys:p + ys + p, p + xs:p + xs + p]))[0]
-            if out is None:
-                out = np.zeros((*plan.image, y.shape[-1]), y.dtype)
-            out[y0:y1, x0:x1] = y[y0 - ys:y1 - ys, x0 - xs:x1 - xs]
+    for first in range(0, len(boxes), batch):
+        chunk = boxes[first:first + batch]
+        y = invoke_raw(np.stack([x[p + ys:p + ys + p, p + xs:p + xs + p] for ys, xs, *_ in chunk]))
+        if out is None:
+            out = np.zeros((*plan.image, y.shape[-1]), y.dtype)
+        for (ys, xs, y0, y1, x0, x1), tile in zip(chunk, y):
+            out[y0:y1, x0:x1] = tile[y0 - ys:y1 - ys, x0 - xs:x1 - xs]
     return out

@@ -87,7 +87,7 @@ def receptive_field(model) -> ReceptiveField:
             (p, _), (s, _) = _pair(layer.pool_size), _pair(layer.strides)
             first, last = (0, p - 1) if layer.padding == "valid" else _same_offsets(p, s)
             state[layer.name] = (j * s, lo + j * first, hi + j * last)
-        elif kind == "UpSampling2D" and layer.interpolation == "nearest":
+        elif "UpSampling2D" in {c.__name__ for c in type(layer).__mro__} and layer.interpolation == "nearest":
             u, _ = _pair(layer.size)
             if j % u:
                 raise ValueError(f"layer {layer.name!r} upsamples above the input resolution")
@@ -102,8 +102,9 @@ def receptive_field(model) -> ReceptiveField:
     return ReceptiveField(lo, hi, alignment)
 
 
-def resized_keras_model(model, size: tuple[int, int]):
-    """The same functional model (same weights) rebuilt for a (height, width) input."""
+def resized_keras_model(model, size: tuple[int, int], weights: bool = True):
+    """The same functional model (same weights; freshly initialised ones with `weights=False`, enough for
+    shapes and MAC counts) rebuilt for a (height, width) input."""
     import tf_keras as keras
 
     config = model.get_config()
@@ -112,7 +113,8 @@ def resized_keras_model(model, size: tuple[int, int]):
             shape = list(layer["config"]["batch_input_shape"])
             layer["config"]["batch_input_shape"] = [shape[0], size[0], size[1], *shape[3:]]
     clone = keras.Model.from_config(config)
-    clone.set_weights(model.get_weights())
+    if weights:
+        clone.set_weights(model.get_weights())
     return clone
 
 
@@ -184,6 +186,8 @@ def resize_tflite(model_bytes: bytes, size: tuple[int, int]) -> bytes:
     """
     from ai_edge_litert.tools import flatbuffer_utils as fb
 
+    from deploy.convert import pack_model
+
     m = fb.read_model_from_bytearray(bytearray(model_bytes))
     g = m.subgraphs[0]
     h0, w0 = (int(v) for v in g.tensors[g.inputs[0]].shape[1:3])
@@ -213,4 +217,4 @@ def resize_tflite(model_bytes: bytes, size: tuple[int, int]) -> bytes:
                    t.shape[3]]
         if t.shapeSignature is not None and len(t.shapeSignature):
             t.shapeSignature = list(t.shape)
-    return bytes(fb.convert_object_to_bytearray(m))
+    return pack_model(m)  # weight buffers 16-byte aligned, as the converter writes them
