@@ -217,6 +217,7 @@ def _plot(steps, sizes, path):
     for k, s in enumerate(steps):
         a.annotate(f"{s['wall_s']:g} s\n{s['peak_mb']} MB", (k, s["wall_s"]), ha="center", va="bottom", fontsize=7)
     a.set_ylabel("tiling step wall time (s)")
+    a.set_ylim(0, 1.2 * max(s["wall_s"] for s in steps))
     a.tick_params(axis="x", labelsize=7)
     a.set_title("Tiling step: old vs new (peak RSS annotated)")
     if sizes:
@@ -229,6 +230,7 @@ def _plot(steps, sizes, path):
         b.set_ylim(0.2, max(0.32, max(r[6] for r in sizes) + 0.01))
         b.set_ylabel("INT8 / float32 file size")
         b.legend(fontsize=7)
+    fig.tight_layout()
     common.save_figure(fig, path)
 
 
