@@ -1,4 +1,4 @@
-"""Issue 12's extra encoders (MobileNetV2, EfficientNet-Lite, Xception, RegNetY): feature strides and
+"""The extra encoders (MobileNetV2, EfficientNet-Lite, Xception, RegNetY): feature strides and
 channels, numeric equality with keras.applications on the same random weights (copied through each
 module's `load_imagenet` from a saved .h5, as the official files would be), the one-line missing-weights
 error offline, and tfmot QAT + pruning + full-INT8 LiteRT on a small model built on each."""
@@ -61,7 +61,7 @@ def small_head_model(builder, shape=(32, 32, 3), **kw):
     x = keras.layers.ReLU(name="c32_relu")(keras.layers.BatchNormalization(name="c32_bn")(x))
     x = keras.layers.UpSampling2D(f[8].shape[1] // x.shape[1], name="up")(x)
     y = keras.layers.Conv2D(8, 1, use_bias=False, name="c8")(f[8])
-    x = keras.layers.Add(name="merge")([x, keras.layers.BatchNormalization(name="c8_bn")(y)])
+    x = keras.layers.Add(name="sum")([x, keras.layers.BatchNormalization(name="c8_bn")(y)])
     return keras.Model(inputs, keras.layers.Conv2D(1, 1, activation="sigmoid", name="head_conv")(x))
 
 

@@ -1,4 +1,4 @@
-"""Reliability (issue 6): bad data and bad arguments are one line naming the problem and exit code 2
+"""Reliability: bad data and bad arguments are one line naming the problem and exit code 2
 before anything is written; a non-finite loss or out-of-memory stops cleanly and keeps the last good
 checkpoint; Ctrl-C or SIGKILL loses at most the current epoch and `--resume` continues with optimizer
 state, epoch counter and TensorBoard steps intact; files are written atomically; model files load in

@@ -1,4 +1,4 @@
-"""Speed switches (issue 13): mixed precision, XLA and the input-pipeline settings each train a few steps
+"""Speed switches: mixed precision, XLA and the input-pipeline settings each train a few steps
 with a finite loss, a mixed-precision run exports float32 weights whose TFLite output matches the
 float32 path, and XLA's one unsupported op in the zoo (nearest-upsampling gradient) is one line."""
 import json
