@@ -244,12 +244,13 @@ def main(argv=None) -> int:
             splits, n_pairs = cfg.make_splits(pairs), len(pairs)
         run.check_batch_and_model(cfg, splits)
         if not chief:
-            run_dir = Path(args.resume or Path(cfg.output) / cfg.name)
+            recorded, run_dir = None, Path(args.resume or Path(cfg.output) / cfg.name)
             distribute.wait_for_chief(run_dir / "config.json")
         elif args.resume:
-            run_dir = run.resume_run(args.resume, {k: getattr(cfg, k) for k in RESUME_MAY_CHANGE}).path
+            recorded = run.resume_run(recorded, cfg)
         else:
-            run_dir = run.create_run(cfg, pairs, splits, overwrite=args.overwrite).path
+            recorded = run.create_run(cfg, splits, overwrite=args.overwrite)
+        run_dir = recorded.path if recorded else run_dir
     except (data.DataError, UsageError, RunError, ValueError, distribute.StrategyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -280,7 +281,7 @@ def main(argv=None) -> int:
         from deploy.options import options_from_args
         from deploy.pipeline import deploy_run
 
-        out = deploy_run(run.Run.load(run_dir), options_from_args(args), args.export_dir)
+        out = deploy_run(recorded, options_from_args(args), args.export_dir)
         print(f"deployment files and report.md in {out}")
     if args.analyze is not False:
         from zoo.tools.histograms import analyze_after_training

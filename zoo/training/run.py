@@ -5,8 +5,8 @@ fold with `--folds`), both written before training starts. `Run.load(folder)` gi
 split, the data config (input size, fit, mask reading, input normalisation) and the model files, so
 train.py's `--resume`, `python -m deploy RUN`, the histogram tool and the benchmarks all read the same
 record and none re-derives a default. A hand-edited or truncated record is a one-line `RunError` naming
-the file and the key. Runs recorded before `split.json` existed are rebuilt from `pairs.json` (the pairs
-training used) and the seed, and say so in `Run.split_note`.
+the file and the key. Runs recorded before `split.json` existed are rebuilt from their `pairs.json` (the
+pairs training used) and the seed, and say so in `Run.split_note`.
 """
 from __future__ import annotations
 
@@ -453,9 +453,9 @@ def check_memory(cfg: RunConfig, model) -> None:
                          "--image-size, --batch-size or --width")
 
 
-def create_run(cfg: RunConfig, pairs: list, splits: dict, *, overwrite: bool = False) -> Run:
-    """A new run folder `cfg.output/cfg.name` (or `<model>-<time>`) with config.json, pairs.json (the usable
-    pairs) and split.json written atomically before training; an existing folder only with `overwrite`."""
+def create_run(cfg: RunConfig, splits: dict, *, overwrite: bool = False) -> Run:
+    """A new run folder `cfg.output/cfg.name` (or `<model>-<time>`) with config.json and split.json written
+    atomically before training; an existing folder only with `overwrite`."""
     import shutil
     import time
 
@@ -475,20 +475,16 @@ def create_run(cfg: RunConfig, pairs: list, splits: dict, *, overwrite: bool = F
     except OSError as e:
         raise UsageError(f"--output {cfg.output}: cannot create the run folder {path} ({e.strerror})") from None
     acquire_lock(path)
-    atomic_write_text(path / PAIRS_FILE, json.dumps(_names(pairs), indent=0))
     write_split(path, splits)
     atomic_write_text(path / CONFIG_FILE, cfg.to_json())
     return Run(path, cfg, splits)
 
 
-def resume_run(path, changes: dict) -> Run:
-    """The recorded run in `path` with `changes` (settings a resumed run may change) saved to its config.json;
-    its split is the recorded one, and every recorded file must still be there."""
+def resume_run(run: Run, config: RunConfig) -> Run:
+    """The loaded run `run` continued with `config` (its recorded config with the settings a resumed run may
+    change), saved to its config.json; the split stays the recorded one."""
     from zoo.files import remove_partial_files
 
-    run = Run.load(path)
-    run.check_files()
-    config = dataclasses.replace(run.config, **changes).check()
     acquire_lock(run.path)
     remove_partial_files(run.path)  # temporary files of a killed process
     if run.split_note:  # record the rebuilt split, so that later commands read the same one
