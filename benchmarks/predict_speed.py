@@ -3,9 +3,10 @@
     python benchmarks/predict_speed.py                                  # half_multiresunet, 256x256, 40 sample images
     python benchmarks/predict_speed.py --model quarter_multiresunet --size 128 --repeats 5
     python benchmarks/predict_speed.py --toy                            # quarter_multiresunet, 32x32, 8 images (tests)
+    python benchmarks/predict_speed.py --tflite tflite_models/half_multiresunet_mpset/half_multiresunet_256x256_int8.tflite
 
 The model is built with random weights (speed does not depend on them) and converted to full INT8, calibrated on
-sample images. "predict" is the whole of `python predict.py FOLDER --model FILE.tflite` after loading: read and
+sample images; or `--tflite` times a shipped INT8 file (with its `.json` preprocessing beside it). "predict" is the whole of `python predict.py FOLDER --model FILE.tflite` after loading: read and
 decode each PNG, fit, normalise, quantize, invoke, dequantize, map back to the image size, threshold, count
 connected components, write the mask PNG (and the overlay JPEG in the first row) and the CSV. "bare" is
 `invoke_raw` on one input quantized beforehand, as many times as there are images. Both run in this process with
@@ -91,12 +92,16 @@ def main(argv=None) -> int:
     p.add_argument("--size", type=int, default=256, help="model input (the sample images are 256x256)")
     p.add_argument("--images", type=int, default=40, help="images in the folder (the sample cycled)")
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--tflite", default=None, metavar="FILE",
+                   help="time this INT8 .tflite (e.g. a shipped model) instead of a random-weights --model")
     a = p.parse_args(argv)
     if a.toy:
         a.model, a.size, a.images, a.repeats = "quarter_multiresunet", 32, 8, 1
     if a.size < 16 or a.images < 1 or a.repeats < 1:
         raise common.BenchmarkError("--size must be at least 16, --images and --repeats at least 1")
-    if a.model not in zoo.list_models():
+    if a.tflite and not Path(a.tflite).is_file():
+        raise common.BenchmarkError(f"--tflite {a.tflite}: no such file")
+    if not a.tflite and a.model not in zoo.list_models():
         raise common.BenchmarkError(f"--model: no model named {a.model!r} (python train.py --list-models)")
     common.set_tf_threads(a.threads)
     pairs = data.find_pairs(common.SAMPLE_DATA)
@@ -106,8 +111,11 @@ def main(argv=None) -> int:
         folder.mkdir()
         for i in range(a.images):
             (folder / f"{i:04d}.png").write_bytes(pairs[i % len(pairs)][0].read_bytes())
-        model_path = int8_file(a.model, a.size, tmp, 4 if a.toy else 16)
+        model_path = Path(a.tflite) if a.tflite else int8_file(a.model, a.size, tmp, 4 if a.toy else 16)
         predictor = predict.load_predictor(model_path, threads=a.threads)
+        if a.tflite:
+            a.model = model_path.name
+            a.size = "x".join(map(str, predictor.preprocessing.data_config().image_size))
         items = predict.find_inputs(folder)
         x = data.normalize(data.load_arrays(pairs[:1], predictor.preprocessing.data_config())[0],
                            predictor.preprocessing.data_config())
@@ -116,7 +124,8 @@ def main(argv=None) -> int:
             bare = bare_rate(predictor.backend.runner, x, a.images, a.repeats)
             rate = predict_rate(predictor, items, tmp / "out", overlays, a.repeats)
             outputs = "mask, overlay, CSV" if overlays else "mask, CSV"
-            rows.append([a.model, f"{a.size}x{a.size}", a.images, outputs, bare, rate, rate / bare])
+            size = a.size if a.tflite else f"{a.size}x{a.size}"
+            rows.append([a.model, size, a.images, outputs, bare, rate, rate / bare])
             print(f"{outputs}: bare {bare:.1f} images/s, predict {rate:.1f} images/s ({rate / bare:.2f})", flush=True)
     common.check_finite_positive(rows, (4, 5, 6))
     plot(rows, Path(a.output) / f"{NAME}.png")
@@ -125,7 +134,8 @@ def main(argv=None) -> int:
                f"{'met' if worst >= TARGET else 'not met'}); the rest is reading, resizing and writing files, done in "
                f"threads beside inference." + (" Toy run: a 32 px model is all overhead; not a measurement."
                                                 if a.toy else ""))
-    intro = (f"{a.model} at {a.size}x{a.size}, random weights, full INT8, LiteRT with {a.threads} threads; "
+    weights = f"the file `{a.tflite}`" if a.tflite else "random weights"
+    intro = (f"{a.model} at {rows[0][1]}, {weights}, full INT8, LiteRT with {a.threads} threads; "
              f"{a.images} PNG images of the bundled sample; best of {a.repeats} runs.")
     common.write_result(a.output, NAME, "Prediction: predict.py against the bare interpreter", argv, intro,
                         common.markdown_table(HEADERS, rows), reading, a.threads)

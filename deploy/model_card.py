@@ -9,10 +9,13 @@ the float one when it is under 1 MB) with their `.json` sidecars, the run's `con
 `report.json`, one test image as a sample, and the model card: `card.json` (machine-readable; what
 `tests/test_shipped_models.py` checks) and `README.md` (the same facts for people). Nothing is re-measured here:
 every score, size and latency comes from the deploy report, the data licence from the dataset's `SOURCE.md`.
+
+A run trained with `--test-data` (tested on another dataset) names that dataset in the card, and the sample image
+comes from it. For a `--folds` run, `--fold-report DIR` (once per fold, the shipped fold's deploy folder included)
+adds every fold's scores and their mean; one fold's files ship.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
@@ -22,6 +25,8 @@ import shutil
 from pathlib import Path
 
 from deploy.formats import variant_key
+from zoo import quiet
+from zoo.cli import OneLineParser
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "tflite_models"
@@ -76,6 +81,34 @@ def _rw(scores: dict) -> dict:
     return {k: out[k] for k in SCORE_KEYS if k in out}
 
 
+def _mean(rows: list) -> dict:
+    """Per-key mean (4 decimals) of score dicts."""
+    return {k: round(sum(r[k] for r in rows) / len(rows), 4) for k in SCORE_KEYS if all(k in r for r in rows)}
+
+
+def fold_scores(run_dir: Path, deploy_dirs: list) -> dict:
+    """{"folds": {key: {images, float, int8}}, "mean": {float, int8}} from each fold's deploy report; every fold
+    of the run's split.json exactly once (`ValueError` naming the folder otherwise)."""
+    recorded = json.loads((Path(run_dir) / "split.json").read_text())["splits"]
+    folds = {}
+    for folder in map(Path, deploy_dirs):
+        report = json.loads((folder / "report.json").read_text())
+        key = report.get("fold")
+        if key not in recorded or key in folds or Path(report.get("run") or "").resolve() != Path(run_dir).resolve():
+            raise ValueError(f"{folder}: report of fold {key!r} of {report.get('run')}, expected one new fold of {run_dir}")
+        v = report["variants"]
+        folds[key] = {"images": report["eval_images"], "float": _rw(v["keras_float"]["scores"]),
+                      "int8": _rw(v[variant_key("int8")]["scores"])}
+    if sorted(folds) != sorted(recorded):
+        raise ValueError(f"--fold-report: got folds {sorted(folds)}, the run has {sorted(recorded)}")
+    folds = dict(sorted(folds.items()))
+    return {"folds": folds, "mean": {n: _mean([f[n] for f in folds.values()]) for n in ("float", "int8")}}
+
+
+def _dataset(name: str, root: Path) -> dict:
+    return {"name": name, "path": f"../shared/data/{name}", **source_facts(root)}
+
+
 def _epochs_run(run_dir: Path, key: str) -> int | None:
     path = (run_dir / key if key else run_dir) / "history.csv"
     if not path.is_file():
@@ -98,7 +131,8 @@ def train_seconds(run_dir: Path, key: str) -> float | None:
 
 def build_card(run_dir, deploy_dir, *, name: str, dataset: str, train_command: str, deploy_command: str,
                data_root: Path | None = None, train_seconds_override: float | None = None,
-               paper: dict | None = None, notes: list | None = None, machine_note: str = "") -> dict:
+               paper: dict | None = None, notes: list | None = None, machine_note: str = "",
+               fold_reports: list | None = None) -> dict:
     """The card of one shipped model as a dict (see the module docstring); no file is written."""
     run_dir, deploy_dir = Path(run_dir), Path(deploy_dir)
     config = json.loads((run_dir / "config.json").read_text())
@@ -107,6 +141,8 @@ def build_card(run_dir, deploy_dir, *, name: str, dataset: str, train_command: s
     int8 = variants[variant_key("int8")]  # post-training INT8 (the shipped file)
     fp32 = variants[variant_key("fp32")]
     data_root = Path(data_root) if data_root else ROOT.parent / "shared" / "data" / dataset
+    test_name = Path(config["test_data"]).name if config.get("test_data") else None
+    test_root = data_root.parent / test_name if test_name else data_root
     key = report.get("fold") or ""
     split = json.loads((run_dir / "split.json").read_text())["splits"][key]
     test = split["test"] or split["val"]
@@ -129,9 +165,10 @@ def build_card(run_dir, deploy_dir, *, name: str, dataset: str, train_command: s
         "width": config["width"],
         "input_shape": report["input_shape"],
         "preprocessing": report["preprocessing"],
-        "dataset": {"name": dataset, "path": f"../shared/data/{dataset}", "mask_invert": config["mask_invert"],
-                    **source_facts(data_root)},
+        "dataset": {**_dataset(dataset, data_root), "mask_invert": config["mask_invert"],
+                    "test": _dataset(test_name, test_root) if test_name else None},
         "split": {"file": "split.json", "key": key, "fold": key or None, "folds": config["folds"],
+                  "test_data": f"../shared/data/{test_name}" if test_name else None,
                   "seed": config["seed"], "scored": report["eval_split"],
                   "images": {n: len(split[n]) for n in ("train", "val", "test")}},
         "commands": {"train": train_command, "deploy": deploy_command,
@@ -148,7 +185,8 @@ def build_card(run_dir, deploy_dir, *, name: str, dataset: str, train_command: s
                    "pooled_over": "all pixels of the scored images at model resolution",
                    "float": _rw(variants["keras_float"]["scores"]), "fp32_tflite": _rw(fp32["scores"]),
                    "int8": _rw(int8["scores"]), "int8_dice_drop_points": report.get("int8_dice_drop_points"),
-                   "float_original_size": original or None},
+                   "float_original_size": original or None,
+                   "all_folds": fold_scores(run_dir, fold_reports) if fold_reports else None},
         "size": {"int8_bytes": int8["bytes"], "int8_gzip_bytes": int8["gzip_bytes"], "fp32_bytes": fp32["bytes"],
                  "fp32_gzip_bytes": fp32["gzip_bytes"]},
         "latency_ms": {"int8": int8["latency_ms"], "fp32": fp32["latency_ms"], "threads": report["threads"],
@@ -158,8 +196,8 @@ def build_card(run_dir, deploy_dir, *, name: str, dataset: str, train_command: s
         "edgetpu": {k: etpu.get(k) for k in ("ops", "mapped", "mapped_fraction", "cpu_ops", "first_fallback",
                                               "compiler_model", "note", "compiled", "reason") if k in etpu},
         "files": files,
-        "sample": {"image": f"sample/{sample_image}", "from": f"the test split of {dataset}",
-                   "licence": source_facts(data_root)["licence"]},
+        "sample": {"image": f"sample/{sample_image}", "from": f"the test split of {test_name or dataset}",
+                   "licence": source_facts(test_root)["licence"]},
         "paper": paper,
         "notes": notes or [],
     }
@@ -168,6 +206,45 @@ def build_card(run_dir, deploy_dir, *, name: str, dataset: str, train_command: s
 
 def _pct(v) -> str:
     return "-" if v is None else f"{v:.4f}"
+
+
+COLUMN_NAMES = {"rw_f1": "r.w. F1", "rw_iou": "r.w. IoU (\"mIoU\")", "f1": "F1", "iou": "IoU"}
+
+
+def _paper_lines(card: dict) -> list:
+    """The "Next to the paper" section: the paper's rows, then this model's (and its fold mean's) rows."""
+    p, s = card["paper"], card["scores"]
+    cols = p.get("columns", ["rw_f1", "rw_iou", "f1", "iou"])
+    ours = [("Keras float", s["float"]), ("INT8", s["int8"])]
+    if s.get("all_folds"):
+        n = len(s["all_folds"]["folds"])
+        ours = [(f"shipped fold {card['split']['fold'][4:]}, {name}", v) for name, v in ours] + \
+               [(f"mean of {n} folds, {name}", s["all_folds"]["mean"][k]) for name, k in (("Keras float", "float"),
+                                                                                           ("INT8", "int8"))]
+    row = lambda what, v, data: f"| {what} | " + " | ".join(_pct(v.get(c)) for c in cols) + f" | {data} |"
+    return ["", "### Next to the paper", "", p["text"], "",
+            "| | " + " | ".join(p.get("headers", [COLUMN_NAMES[c] for c in cols])) + " | data |",
+            "|---|" + "---|" * len(cols) + "---|",
+            *[row(r["what"], r, r["data"]) for r in p["rows"]],
+            *[row(f"this model, {n}", v, p.get("our_data", card["dataset"]["name"])) for n, v in ours]]
+
+
+def _fold_lines(card: dict) -> list:
+    """Every fold's pooled test scores (each fold's own deploy report) and their mean."""
+    a = card["scores"].get("all_folds")
+    if not a:
+        return []
+    cols = ("f1", "iou", "recall", "rw_f1", "rw_iou")
+    names = {"f1": "F1", "iou": "IoU", "recall": "recall", "rw_f1": "r.w. F1", "rw_iou": "r.w. IoU"}
+    head = " | ".join(f"{v} {names[c]}" for v in ("float", "INT8") for c in cols)
+    row = lambda what, n, f, i: (f"| {what} | {n} | " + " | ".join(_pct(x.get(c)) for x in (f, i) for c in cols) + " |")
+    return ["", f"### All {len(a['folds'])} folds", "",
+            f"Each fold trained and deployed on its own (`python -m deploy RUN --fold K`), scored on its own test "
+            f"images; the shipped file is fold {card['split']['fold'][4:]}'s. The mean is over folds (not pooled "
+            "over all images).", "",
+            f"| fold | test images | {head} |", "|---|---|" + "---|" * (2 * len(cols)),
+            *[row(k[4:], f["images"], f["float"], f["int8"]) for k, f in a["folds"].items()],
+            row("mean", sum(f["images"] for f in a["folds"].values()), a["mean"]["float"], a["mean"]["int8"])]
 
 
 def card_markdown(card: dict) -> str:
@@ -179,7 +256,9 @@ def card_markdown(card: dict) -> str:
     norm_text = "[0, 1] pixels" if not norm else f"(x - mean) / std, mean {norm['mean']}, std {norm['std']}"
     split = card["split"]
     split_words = (f"fold {split['fold'][4:]} of {split['folds']} (`--folds {split['folds']} --fold "
-                   f"{split['fold'][4:]}`)" if split["fold"] else "one train / val / test split")
+                   f"{split['fold'][4:]}`)" if split["fold"] else
+                   f"every image of {d['test']['name']} (`--test-data`); {d['name']} gave train and val only"
+                   if d.get("test") else "one train / val / test split")
     minutes = "-" if t["wall_time_s"] is None else f"{t['wall_time_s'] / 60:.1f} min"
     rows = [("Keras float", s["float"]), ("fp32 .tflite", s["fp32_tflite"]), ("INT8 .tflite", s["int8"])]
     lines = [
@@ -219,14 +298,9 @@ def card_markdown(card: dict) -> str:
         lines += ["", f"train.py's `metrics.json` scores the same test images at their original size (the prediction "
                   f"resized back, the mask as stored): float Dice {_pct(o.get('f1'))}, IoU {_pct(o.get('iou'))}, "
                   f"r.w. F1 {_pct(o.get('rw_f1'))}, r.w. IoU {_pct(o.get('rw_iou'))}."]
+    lines += _fold_lines(card)
     if card.get("paper"):
-        p = card["paper"]
-        lines += ["", "### Next to the paper", "", p["text"], "",
-                  "| | r.w. F1 | r.w. IoU (\"mIoU\") | F1 | IoU | data |", "|---|---|---|---|---|---|",
-                  *[f"| {r['what']} | {_pct(r.get('rw_f1'))} | {_pct(r.get('rw_iou'))} | {_pct(r.get('f1'))} | "
-                    f"{_pct(r.get('iou'))} | {r['data']} |" for r in p["rows"]],
-                  *[f"| this model, {n} | {_pct(v['rw_f1'])} | {_pct(v['rw_iou'])} | {_pct(v['f1'])} | {_pct(v['iou'])} "
-                    f"| {p.get('our_data', d['name'])} |" for n, v in (("Keras float", s["float"]), ("INT8", s["int8"]))]]
+        lines += _paper_lines(card)
     lines += [
         "",
         "## Deployment",
@@ -254,8 +328,12 @@ def card_markdown(card: dict) -> str:
         f"- Licence: {d['licence']}",
         f"- Citation: {d['citation']}",
         f"- Taken from: {d['taken_from']}",
+        *([f"- Test data: **{d['test']['title']}**, read from `{d['test']['path']}` (`--test-data`); every usable "
+           f"pair is a test image.", f"- Its licence: {d['test']['licence']}", f"- Its citation: {d['test']['citation']}",
+           f"- Taken from: {d['test']['taken_from']}"] if d.get("test") else []),
         f"- Split: `split.json` (file names, written by train.py before training; seed {split['seed']}): "
-        f"{split['images']['train']} train, {split['images']['val']} val, {split['images']['test']} test images.",
+        f"{split['images']['train']} train, {split['images']['val']} val, {split['images']['test']} test images"
+        f"{' (test: ' + d['test']['name'] + ')' if d.get('test') else ''}.",
         "",
         "## Reproduce",
         "",
@@ -294,11 +372,12 @@ def write(card: dict, run_dir, deploy_dir, out_dir=None, data_root=None) -> Path
     out = Path(out_dir) if out_dir else SHIPPED / card["name"]
     (out / "sample").mkdir(parents=True, exist_ok=True)
     data_root = Path(data_root) if data_root else ROOT.parent / "shared" / "data" / card["dataset"]["name"]
+    sample_root = data_root.parent / card["dataset"]["test"]["name"] if card["dataset"].get("test") else data_root
     for role, rel in card["files"].items():
         if role in ("split", "config"):
             _copy(run_dir / rel, out / rel)
         elif role == "sample":
-            _copy(data_root / "images" / Path(rel).name, out / rel)
+            _copy(sample_root / "images" / Path(rel).name, out / rel)
         else:
             _copy(deploy_dir / rel, out / rel)
     (out / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
@@ -312,7 +391,7 @@ def shipped_cards(root: Path = SHIPPED) -> dict:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m deploy.model_card", description=__doc__.split("\n\n")[0])
+    p = OneLineParser(prog="python -m deploy.model_card", description=__doc__.split("\n\n")[0])
     p.add_argument("run", help="train.py run folder")
     p.add_argument("deploy_dir", help="folder `python -m deploy RUN --output` wrote (report.json, .tflite files)")
     p.add_argument("--name", required=True, help="tflite_models/<name>")
@@ -321,17 +400,22 @@ def main(argv=None) -> int:
     p.add_argument("--deploy-command", required=True)
     p.add_argument("--train-seconds", type=float, help="wall time of training (default: from the run's file times)")
     p.add_argument("--machine-note", default="")
-    p.add_argument("--paper", help="JSON file: {text, rows: [{what, rw_f1, rw_iou, f1, iou, data}]}")
+    p.add_argument("--paper", help="JSON file: {text, rows: [{what, rw_f1, rw_iou, f1, iou, data}], optional columns "
+                                   "(score keys shown, default rw_f1 rw_iou f1 iou), headers, our_data}")
+    p.add_argument("--fold-report", action="append", default=[], metavar="DEPLOY_DIR",
+                   help="for a --folds run: the deploy folder of each fold (python -m deploy RUN --fold K), the "
+                        "shipped one included; adds every fold's scores and their mean")
     p.add_argument("--note", action="append", default=[])
     p.add_argument("--output", help="default tflite_models/<name>")
+    quiet.add_verbose_flag(p)
     a = p.parse_args(argv)
     paper = json.loads(Path(a.paper).read_text()) if a.paper else None
     card = build_card(a.run, a.deploy_dir, name=a.name, dataset=a.dataset, train_command=a.train_command,
                       deploy_command=a.deploy_command, train_seconds_override=a.train_seconds, paper=paper,
-                      notes=a.note, machine_note=a.machine_note)
+                      notes=a.note, machine_note=a.machine_note, fold_reports=a.fold_report)
     print(write(card, a.run, a.deploy_dir, a.output))
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(quiet.entry_point(main))

@@ -352,3 +352,13 @@ def test_benchmark_toy(tmp_path):
     assert predict_speed.main(["--toy", "--output", str(out)]) == 0
     text = (out / "predict_speed.md").read_text()
     assert "| model |" in text and "**Reading:**" in text and (out / "predict_speed.png").is_file()
+
+
+def test_benchmark_times_a_given_tflite_file(tmp_path):
+    from benchmarks import predict_speed
+
+    path = predict_speed.int8_file("quarter_multiresunet", 32, tmp_path, 4)
+    out = tmp_path / "results"
+    assert predict_speed.main(["--toy", "--tflite", str(path), "--output", str(out)]) == 0
+    text = (out / "predict_speed.md").read_text()
+    assert f"| {path.name} | 32x32 |" in text and f"the file `{path}`" in text

@@ -149,3 +149,46 @@ def test_numbers_and_names_that_cannot_work_write_nothing(tmp_path, capsys, flag
     err = capsys.readouterr().err.strip().splitlines()
     assert e.value.code == 2 and len(err) == 1 and message in err[0], err
     assert not (tmp_path / "runs").exists() and not (tmp_path / "elsewhere").exists()
+
+
+def _copy_pairs(root, names):
+    for sub in ("images", "masks"):
+        (root / sub).mkdir(parents=True)
+        for name in names:
+            shutil.copy(SAMPLE_DATA / sub / name, root / sub / name)
+    return root
+
+
+def test_test_data_is_the_whole_test_split_and_every_command_reads_it(tmp_path, capsys):
+    names = sorted(p.name for p in (SAMPLE_DATA / "images").glob("*.png"))[:16]
+    data, other = _copy_pairs(tmp_path / "data", names[:10]), _copy_pairs(tmp_path / "other", names[10:])
+    assert train.main([*FAST, "--data", str(data), "--test-data", str(other), "--output", str(tmp_path / "runs"),
+                       "--name", "r"]) == 0
+    run_dir = tmp_path / "runs" / "r"
+    split = json.loads((run_dir / "split.json").read_text())["splits"][""]
+    assert sorted(i for i, _ in split["test"]) == names[10:]
+    assert sorted(i for part in ("train", "val") for i, _ in split[part]) == names[:10]
+    run = Run.load(run_dir)
+    assert run.config.test_data == str(other) and {p.parent.parent for pair in run.splits[""].test for p in pair} == {other}
+    assert {p.parent.parent for pair in run.splits[""].train for p in pair} == {data}
+
+    out = tmp_path / "export"
+    assert deploy_main([str(run_dir), "--quantize", "int8", "--output", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert sorted(report["scored_images"]) == names[10:] and report["eval_split"] == "test"
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--folds", "5"], "--test-data gives one fixed test set; it does not combine with --folds"),
+    ([], "missing"),
+])
+def test_test_data_that_cannot_work_is_one_line(tmp_path, capsys, flags, message):
+    missing = tmp_path / "missing"
+    code = None
+    try:
+        code = train.main([*FAST, "--test-data", str(missing), "--output", str(tmp_path / "runs"), *flags])
+    except SystemExit as e:
+        code = e.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "runs").exists()

@@ -47,6 +47,7 @@ class RunConfig:
     fit: str = "resize"
     val_fraction: float = 0.1
     test_fraction: float = 0.2
+    test_data: str | None = None  # another dataset folder whose usable pairs all form the test split
     folds: int = 0
     fold: int | None = None
     augment: bool = True
@@ -159,7 +160,9 @@ class RunConfig:
                              f"{self.test_fraction:g}")
         if self.name is not None and (not self.name or Path(self.name).name != self.name or self.name in (".", "..")):
             raise ValueError(f"--name is a folder name inside --output (no '/' or '..'), got {self.name!r}")
-        if not self.folds and self.val_fraction + self.test_fraction >= 1:
+        if self.test_data is not None and self.folds:
+            raise ValueError("--test-data gives one fixed test set; it does not combine with --folds")
+        if not self.folds and self.val_fraction + self.test_fraction >= 1 and self.test_data is None:
             raise ValueError(f"--val-fraction {self.val_fraction:g} plus --test-fraction {self.test_fraction:g} "
                              "leaves no training data")
         return self
@@ -185,8 +188,12 @@ class RunConfig:
         return zoo.build_model(self.model, **{"input_shape": self.input_shape(), "width": self.width, **kwargs,
                                               **overrides})
 
-    def make_splits(self, pairs) -> dict:
-        """{"": Split} or one Split per fold ("fold0", ...) of `pairs`; deterministic from the seed."""
+    def make_splits(self, pairs, test_pairs=()) -> dict:
+        """{"": Split} or one Split per fold ("fold0", ...) of `pairs`; deterministic from the seed. With
+        `test_data`, `pairs` give train and val only and `test_pairs` (that folder's usable pairs) are the test."""
+        if self.test_data is not None:
+            train, val, _ = data.split_pairs(pairs, val_fraction=self.val_fraction, test_fraction=0, seed=self.seed)
+            return {"": Split(train, val, list(test_pairs))}
         if not self.folds:
             return {"": Split(*data.split_pairs(pairs, val_fraction=self.val_fraction, test_fraction=self.test_fraction,
                                                 seed=self.seed))}
@@ -265,8 +272,9 @@ def write_split(run_dir, splits: dict) -> Path:
     return path
 
 
-def read_split(run_dir, data_root) -> dict:
-    """The recorded split of a run as paths under `data_root`; `RunError` naming the file for anything wrong."""
+def read_split(run_dir, data_root, test_root=None) -> dict:
+    """The recorded split of a run as paths under `data_root` (the test part under `test_root` when given: a
+    run with `test_data`); `RunError` naming the file for anything wrong."""
     path = Path(run_dir) / SPLIT_FILE
     try:
         record = json.loads(path.read_text())
@@ -274,7 +282,8 @@ def read_split(run_dir, data_root) -> dict:
         assert isinstance(splits, dict) and splits
         out = {}
         for key, parts in splits.items():
-            out[key] = Split(*[[_pair_paths(data_root, p) for p in parts[n]] for n in SPLIT_NAMES])
+            out[key] = Split(*[[_pair_paths(test_root if n == "test" and test_root else data_root, p) for p in parts[n]]
+                               for n in SPLIT_NAMES])
     except json.JSONDecodeError as e:
         raise RunError(f"{path}: not valid JSON (truncated or edited?): {e.msg} at line {e.lineno}") from None
     except (KeyError, TypeError, ValueError, AssertionError):
@@ -302,14 +311,15 @@ class Run:
     @classmethod
     def load(cls, path, data_root=None) -> "Run":
         """Read a run folder. `data_root` looks the recorded file names up in another folder (a moved
-        dataset); by default the config's `data`. Raises `RunError` (one line) for a broken record."""
+        dataset); by default the config's `data`. The test files of a run with `test_data` are read from that
+        folder. Raises `RunError` (one line) for a broken record."""
         path = Path(path)
         if not path.is_dir():
             raise RunError(f"{path}: run folder not found")
         config = RunConfig.from_json(path / CONFIG_FILE)
         root = Path(data_root or config.data)
         if (path / SPLIT_FILE).is_file():
-            return cls(path, config, read_split(path, root))
+            return cls(path, config, read_split(path, root, config.test_data))
         splits, note = _rebuilt_splits(path, config, root)
         return cls(path, config, splits, note)
 
@@ -372,14 +382,14 @@ class UsageError(ValueError):
     """Settings that cannot work with this data or model (one line; train.py exits with code 2)."""
 
 
-def usable_pairs(cfg: RunConfig, log=print) -> list:
-    """Check every image/mask pair of `cfg.data`; log one line per skipped pair; return the usable pairs
-    (`data.DataError` with `cfg.strict` at the first problem, or when none is usable)."""
+def usable_pairs(cfg: RunConfig, log=print, root=None) -> list:
+    """Check every image/mask pair of `cfg.data` (or of `root`, e.g. `cfg.test_data`); log one line per skipped
+    pair; return the usable pairs (`data.DataError` with `cfg.strict` at the first problem, or when none is usable)."""
     import sys
 
     from zoo.training import validate
 
-    report = validate.validate_dataset(cfg.data, cfg.data_config(), strict=cfg.strict)
+    report = validate.validate_dataset(root or cfg.data, cfg.data_config(), strict=cfg.strict)
     for problem in report.problems:
         print(f"skipped {problem}", file=sys.stderr)
     for warning in report.warnings:
