@@ -76,9 +76,46 @@ def test_scaling_toy(tmp_path):
     assert_positive(rows, range(2, 9))
 
 
+def test_deploy_speed_toy(tmp_path):
+    """The deploy command in a subprocess on a 32x32 run: every step it ran is a row, timed, with its memory."""
+    from benchmarks import deploy_speed
+
+    (headers, rows), = run_toy(deploy_speed, tmp_path)
+    assert tuple(headers) == deploy_speed.HEADERS
+    names = [r[0] for r in rows]
+    assert names[0].startswith("outside the steps") and names[-1] == "whole command"
+    assert {"data", "convert int8", "qat fine-tune", "convert qat", "tflm int8"} <= set(names)
+    assert_positive(rows[-1:], [1, 3, 4])
+    assert sum(float(r[1]) for r in rows[:-1]) == pytest.approx(float(rows[-1][1]), abs=2.0)  # rounded steps add up
+
+
+@pytest.mark.slow
+def test_histogram_collapse_toy(tmp_path):
+    """train.py, the stage analysis and --apply as subprocesses on a 32x32 run (every kernel flagged by the toy's
+    threshold): the stage table, then both models side by side, the suggested one smaller."""
+    from benchmarks import histogram_collapse
+
+    (headers, stages), (_, models_) = run_toy(histogram_collapse, tmp_path, "--runs", str(tmp_path / "runs"))
+    assert headers[:4] == ["stage", "convs", "weights", "spread"] and {r[0] for r in stages} >= {"stage 1 (encoder)"}
+    assert [r[1] for r in models_] == ["`half_multiresunet`", "`quarter_multiresunet`"]
+    original, smaller = (int(r[2].replace(",", "")) for r in models_)
+    assert 0 < smaller < original
+    assert (tmp_path / "results" / "histogram_collapse_stages.png").is_file()
+
+
 def test_bad_input_is_one_line(capsys):
     assert common.run_main(models.main, ["--models", "no_such_model"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: unknown model 'no_such_model'") and "\n" not in err
     with pytest.raises(common.BenchmarkError, match="scale"):
         models.parse_models(["unet=2"], 1.0)
+
+
+def test_cli_startup_toy(tmp_path):
+    """`--help` and a bad flag of two commands in subprocesses: timed, no TensorFlow, no lines before ours."""
+    from benchmarks import cli_startup
+
+    (headers, rows), = run_toy(cli_startup, tmp_path)
+    assert tuple(headers) == cli_startup.HEADERS and [r[0] for r in rows] == ["train.py", "python -m deploy"]
+    assert_positive(rows, [1, 2, 3])
+    assert all(r[4:] == ["no", "0", "0"] for r in rows), rows

@@ -163,3 +163,44 @@ def test_train_analyze_writes_report_and_plots(tmp_path, capsys):
     acc = EventAccumulator(str(tmp_path / "r" / "tb" / "analysis"), size_guidance={"tensors": 0})
     acc.Reload()
     assert {"kernel_analysis/ridges", "kernel_analysis/stages", "kernel_analysis/report"} <= set(acc.Tags()["tensors"])
+
+
+def test_apply_trains_the_suggested_smaller_model_on_the_recorded_split(tmp_path, capsys):
+    """--apply on a real train.py run: with every kernel counted as collapsed (--shrink 1000), Half MultiResUNet's
+    suggestion is Quarter; it is trained on the recorded split and both models are measured side by side."""
+    from conftest import write_dataset
+
+    data = write_dataset(tmp_path / "data", n=10)
+    assert train.main(["--model", "half_multiresunet", "--data", str(data), "--image-size", "32", "--epochs", "1",
+                       "--output", str(tmp_path), "--name", "r", "--no-analyze"]) == 0
+    run = tmp_path / "r"
+    code = histograms.main([str(run), "--apply", "--epochs", "1", "--shrink", "1000", "--no-tensorboard"])
+    assert code == 0
+    out = run / "apply"
+    assert str(out / "comparison.md") in capsys.readouterr().out
+    result = json.loads((out / "comparison.json").read_text())
+    original, smaller = result["original"], result["suggested"]
+    assert (original["model"], smaller["model"]) == ("half_multiresunet", "quarter_multiresunet")
+    assert 0 < smaller["params"] < original["params"] and 0 < smaller["flops"] < original["flops"]
+    assert 0 < smaller["int8"]["bytes"] < original["int8"]["bytes"]
+    for m in (original, smaller):  # both scored on the recorded test split
+        assert m["scores"]["split"] == "test" and m["scores"]["images"] == original["scores"]["images"] > 0
+        assert 0 <= m["scores"]["pooled_f1"] <= 1 and 0 <= m["scores"]["pooled_rw_f1"] <= 1
+        assert m["int8"]["eval_images"] == original["scores"]["images"]
+    sub = out / "quarter_multiresunet"
+    assert json.loads((sub / "split.json").read_text())["splits"] == json.loads((run / "split.json").read_text())["splits"]
+    assert result["same_split"]
+    recorded, new = (json.loads((p / "config.json").read_text()) for p in (run, sub))
+    changed = {k for k in recorded if recorded[k] != new[k]}
+    assert changed == {"model", "output", "name"} and new["epochs"] == 1  # the run's own epochs were 1 too
+    assert (sub / "best.keras").is_file() and (sub / "metrics.json").is_file() and (sub / "analysis" / "report.md").is_file()
+    text = (out / "comparison.md").read_text()
+    assert "`half_multiresunet`" in text and "`quarter_multiresunet`" in text and "the same train / val / test" in text
+
+    # Quarter MultiResUNet is the smallest model: its suggestion keeps it, so --apply has nothing to train.
+    assert histograms.main([str(sub), "--apply", "--shrink", "1000", "--no-tensorboard"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "nothing to train" in err and "\n" not in err
+    with pytest.raises(SystemExit) as exit_:
+        histograms.main([str(run), "--epochs", "3"])
+    assert exit_.value.code == 2 and "--epochs needs --apply" in capsys.readouterr().err

@@ -4,6 +4,7 @@ Paper 002 looked at TensorBoard kernel histograms by eye, saw the kernels of lat
 narrow towards zero, and cut U-Net and MultiResUNet down to Half and Quarter. This makes it a command:
 
     python -m zoo.tools.histograms runs/<run>        # train.py runs it after training (--no-analyze: not)
+    python -m zoo.tools.histograms runs/<run> --apply --epochs 10   # train the suggested smaller model, compare
 
 It reads the run's TensorBoard event files (`tb/train`: one histogram per conv kernel per epoch, tagged
 by stage, see `zoo.training.callbacks.histogram_tags`; read with the `tensorboard` package's event reader) and, when present, `last.keras` (exact final
@@ -13,6 +14,8 @@ distribution; ranks stages and branches; flags collapsed kernels by `Criterion`;
 smaller model the paper would derive. Output in `<run>/analysis/`: `report.md`, `report.json`,
 `ridges.png`, `stages.png`, `trends.png`; the PNGs and the report also go to TensorBoard
 (`<run>/tb/analysis`). With `--folds`, every fold is analysed and `analysis/report.md` sums up.
+`--apply` then trains the suggested smaller model on the run's recorded config and split and compares the two
+(`<run>/apply/`, see `zoo.tools.histogram_apply`).
 
 Scale: a kernel is measured in units of sigma0, its standard deviation at initialisation, which
 follows from its initializer and shape (He normal: sqrt(2 / fan_in)). So layers of any width
@@ -35,9 +38,8 @@ from pathlib import Path
 import numpy as np
 
 import zoo  # noqa: F401  (first: selects Keras 2 before TensorFlow loads)
-from zoo.cli import add_output_flag
-from zoo.models.registry import get_model_entry
-from zoo.training.callbacks import group_order, layer_place, parse_histogram_description, stage_plans  # noqa: F401
+from zoo import quiet
+from zoo.cli import OneLineParser, add_output_flag
 from zoo.training.run import RunConfig
 
 LEGACY_KERNEL_TAG = re.compile(r"^(?P<layer>.+)/kernel_0/histogram$")  # Keras' own histogram_freq tags
@@ -46,6 +48,43 @@ BRANCH_COLORS = {"m1": "#1f77b4", "m2": "#ff7f0e", "m3": "#2ca02c", "shortcut": 
                  "conv2": "#ff7f0e", "conv1x1": "#9467bd", "conv3x3": "#8c564b", "conv": "#333333"}
 _TRUNCATED_STD = 0.87962566103423978  # std of a unit normal truncated at +-2 (Keras' truncated_normal)
 MAX_RIDGES = 10
+
+
+# The model registry and the callbacks' stage rules load TensorFlow: imported on first use, so that the command
+# line answers --help and argument errors at once.
+def get_model_entry(*args, **kwargs):
+    """zoo.models.registry.get_model_entry."""
+    from zoo.models import registry
+
+    return registry.get_model_entry(*args, **kwargs)
+
+
+def group_order(*args, **kwargs):
+    """zoo.training.callbacks.group_order."""
+    from zoo.training import callbacks
+
+    return callbacks.group_order(*args, **kwargs)
+
+
+def layer_place(*args, **kwargs):
+    """zoo.training.callbacks.layer_place."""
+    from zoo.training import callbacks
+
+    return callbacks.layer_place(*args, **kwargs)
+
+
+def parse_histogram_description(*args, **kwargs):
+    """zoo.training.callbacks.parse_histogram_description."""
+    from zoo.training import callbacks
+
+    return callbacks.parse_histogram_description(*args, **kwargs)
+
+
+def stage_plans(*args, **kwargs):
+    """zoo.training.callbacks.stage_plans."""
+    from zoo.training import callbacks
+
+    return callbacks.stage_plans(*args, **kwargs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -783,7 +822,7 @@ def analyze_after_training(run_dir, config: RunConfig, *, always: bool = False, 
 
 def main(argv=None) -> int:
     d = Criterion()
-    p = argparse.ArgumentParser(prog="python -m zoo.tools.histograms", description=__doc__,
+    p = OneLineParser(prog="python -m zoo.tools.histograms", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", help="a run folder written by train.py (runs/<name>)")
     p.add_argument("--shrink", type=float, default=d.shrink, help="collapsed if final std < SHRINK x sigma0")
@@ -795,7 +834,15 @@ def main(argv=None) -> int:
     p.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
                    help="do not write the figures to <run>/tb/analysis")
     add_output_flag(p, None, "folder for report.md, report.json and the figures (default: <run>/analysis)")
+    p.add_argument("--apply", action="store_true",
+                   help="train the suggested smaller model with the run's recorded config and split, and compare "
+                        "parameters, FLOPs, test Dice, r.w. F1 and INT8 .tflite size (apply/ beside the analysis)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="with --apply: train the smaller model this many epochs instead of the run's")
+    quiet.add_verbose_flag(p)
     a = p.parse_args(argv)
+    if a.epochs is not None and (not a.apply or a.epochs < 1):
+        p.error("--epochs needs --apply" if not a.apply else f"--epochs must be at least 1, got {a.epochs}")
     criterion = Criterion(a.shrink, a.band, a.near_zero, a.stage_share)
     try:
         report = analyze_run(a.run_dir, criterion, use_checkpoint=not a.histograms_only, tensorboard=a.tensorboard,
@@ -805,8 +852,26 @@ def main(argv=None) -> int:
         return 2
     print(report.read_text().split("\n## Criterion")[0].rstrip())
     print(f"\nreport {report}")
+    return apply_command(a.run_dir, report.parent, a.epochs) if a.apply else 0
+
+
+def apply_command(run_dir, analysis_dir: Path, epochs: int | None) -> int:
+    """--apply: train the suggestion and write the comparison; one-line errors (exit 2; 1 for a training fault)."""
+    from zoo.tools.histogram_apply import apply_suggestion
+    from zoo.training.faults import TrainingFault
+
+    try:
+        comparison = apply_suggestion(run_dir, analysis_dir, epochs=epochs, after_training=analyze_after_training)
+    except TrainingFault as e:  # non-finite loss, out of memory
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except (ValueError, FileNotFoundError) as e:  # ApplyError, RunError, UsageError, ModelFileError
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print("\n" + comparison.read_text().rstrip())
+    print(f"\ncomparison {comparison}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(quiet.entry_point(main))
