@@ -45,6 +45,10 @@ def markdown_report(report: dict) -> str:
                          f"{len(e.get('uncertain', []))} uncertain, {len(e.get('cpu_ops', []))} on the CPU; first op "
                          f"not known to map: {e['first_fallback'] or 'none'} ({e.get('note', 'static check')}); "
                          f"compiler: {e.get('reason') or e.get('log')}.")
+    if report.get("c_array", {}).get("firmware"):
+        c = report["c_array"]
+        lines.append(f"Firmware ({c['model']}, whole image): {', '.join(c['firmware'])}; build and run it on this PC "
+                     "with deploy/firmware/build_host.sh (docs/deployment.md#firmware).")
     if "tiling" in report:
         from deploy.tiling import markdown_lines
 

@@ -3,7 +3,7 @@ exported by resizing the INT8 flatbuffer, placed on the alignment grid and shift
 border reproduce the whole-image INT8 output bit for bit (LiteRT and TFLite-Micro), on real images too;
 zero-padded border tiles and short halos measurably do not; batched tiles equal batch-1 tiles and a sampled
 agreement's intervals contain the full measurement; stripped models run identically and are smaller; the report
-gives the compute factor; the firmware template compiles."""
+gives the compute factor; the firmware files compile."""
 import json
 import shutil
 import subprocess
@@ -257,75 +257,26 @@ def test_trained_models_at_256_in_256k(tmp_path, name, dataset):
         assert t["litert"]["identical_outputs"] == 1.0 and t["tflm_first_image"]["identical_to_whole_image"] == 1.0
 
 
-STUB_HEADERS = {  # the few TFLM declarations the template uses, with their real signatures
-    "tensorflow/lite/c/common.h": """#pragma once
-#include <cstdint>
-typedef enum { kTfLiteOk = 0, kTfLiteError = 1 } TfLiteStatus;
-typedef union { int8_t* int8; uint8_t* uint8; float* f; } TfLitePtrUnion;
-typedef struct { TfLitePtrUnion data; } TfLiteTensor;
-""",
-    "tensorflow/lite/micro/micro_interpreter.h": """#pragma once
-#include <cstddef>
-#include <cstdint>
-#include "tensorflow/lite/c/common.h"
-#include "tensorflow/lite/schema/schema_generated.h"
-namespace tflite {
-class MicroOpResolver {};
-class MicroInterpreter {
- public:
-  MicroInterpreter(const Model* model, const MicroOpResolver& op_resolver, uint8_t* tensor_arena,
-                   size_t tensor_arena_size);
-  TfLiteStatus AllocateTensors();
-  TfLiteStatus Invoke();
-  TfLiteTensor* input(size_t index);
-  TfLiteTensor* output(size_t index);
-  size_t arena_used_bytes() const;
-};
-}  // namespace tflite
-""",
-    "tensorflow/lite/micro/micro_mutable_op_resolver.h": """#pragma once
-#include "tensorflow/lite/c/common.h"
-#include "tensorflow/lite/micro/micro_interpreter.h"
-namespace tflite {
-template <unsigned int tOpCount> class MicroMutableOpResolver : public MicroOpResolver {
- public:
-  TfLiteStatus AddConv2D(); TfLiteStatus AddDepthwiseConv2D(); TfLiteStatus AddMaxPool2D();
-  TfLiteStatus AddAveragePool2D(); TfLiteStatus AddAdd(); TfLiteStatus AddSub(); TfLiteStatus AddMul();
-  TfLiteStatus AddConcatenation(); TfLiteStatus AddLogistic(); TfLiteStatus AddRelu(); TfLiteStatus AddRelu6();
-  TfLiteStatus AddLeakyRelu(); TfLiteStatus AddTanh(); TfLiteStatus AddHardSwish(); TfLiteStatus AddQuantize();
-  TfLiteStatus AddDequantize(); TfLiteStatus AddMaximum(); TfLiteStatus AddMinimum(); TfLiteStatus AddPrelu();
-  TfLiteStatus AddResizeNearestNeighbor();
-};
-}  // namespace tflite
-""",
-    "tensorflow/lite/micro/micro_log.h": "#pragma once\nvoid MicroPrintf(const char* format, ...);\n",
-    "tensorflow/lite/schema/schema_generated.h": """#pragma once
-#include <cstdint>
-#define TFLITE_SCHEMA_VERSION (3)
-namespace tflite {
-struct Model { uint32_t version() const; };
-const Model* GetModel(const void* buf);
-}  // namespace tflite
-""",
-}
-
-
 @pytest.mark.skipif(shutil.which("g++") is None, reason="no g++ on this machine")
-def test_firmware_template_is_valid_cpp(tmp_path, quarter64):
+def test_firmware_files_are_valid_cpp(tmp_path, quarter64):
+    """The written files compile against the vendored TFLite-Micro headers (test_firmware.py builds and runs them)."""
+    from deploy.export import TFLM_TREE
+
     blob = resize_tflite(quarter64[2], (44, 44))
     plan = plan_tiles((64, 64), 44, 14, 2)
     files = write_firmware(tmp_path / "fw", blob, plan, 123456, convert.LiteRTModel(blob))
-    assert {f.name for f in files} == {"model_data.h", "model_data.cc", "tiling_config.h", "tiled_inference.cc"}
+    assert {f.name for f in files} == {"model_data.h", "model_data.cc", "model_ops.h", "tiling_config.h",
+                                       "tiled_inference.cc", "tiled_inference.h"}
     config = (tmp_path / "fw" / "tiling_config.h").read_text()
     assert "kTileStartY[kTilesY] = {0, 2, 18, 20};" in config and "kCoreEndX[kTilesX] = {16, 32, 48, 64};" in config
-    assert "X(Conv2D)" in config and "X(ResizeNearestNeighbor)" in config and "kArenaBytes = 123456;" in config
-    for path, text in STUB_HEADERS.items():
-        (tmp_path / "stubs" / path).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / "stubs" / path).write_text(text)
-    for source in ("tiled_inference.cc", "model_data.cc"):
-        done = subprocess.run(["g++", "-std=c++17", "-fsyntax-only", "-Wall", "-Werror", f"-I{tmp_path / 'stubs'}",
-                               f"-I{tmp_path / 'fw'}", str(tmp_path / "fw" / source)], capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr
+    assert "kTileHeight = 44;" in config and "kArenaBytes = 123456;" in config
+    ops = (tmp_path / "fw" / "model_ops.h").read_text()
+    assert "resolver.AddConv2D()" in ops and "resolver.AddResizeNearestNeighbor()" in ops
+    includes = [f"-I{TFLM_TREE / d}" for d in ("", "third_party/flatbuffers/include", "third_party/gemmlowp")]
+    done = subprocess.run(["g++", "-std=c++17", "-fsyntax-only", "-Wall", "-Werror", "-DTF_LITE_STATIC_MEMORY",
+                           *includes, f"-I{tmp_path / 'fw'}", str(tmp_path / "fw" / "tiled_inference.cc")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
 
 
 def test_cli_parses_the_ram_budget():

@@ -21,13 +21,23 @@ measured share of disagreeing pixels for less RAM and compute.
 Modules: `receptive_field` (ReceptiveField, receptive_field, impulse_receptive_field, resized_keras_model,
 resize_tflite), `plan` (AxisTiles, TilePlan, plan_tiles, tile_boxes, run_tiled), `arena` (TFLMRunner,
 arena_curve, largest_fitting_tile, plot_arena), `measure` (BatchRunner, measure_tiling: agreement on batched,
-sampled tiles with confidence intervals; check_tflm), `firmware` (write_firmware; the C++ template is
+sampled tiles with confidence intervals; check_tflm), `firmware` (write_firmware; the C++ program is
 deploy/firmware/) and `deployment` (tile_deployment, mcu_cost: compute factor and MCU latency, model_fit: what a
 model needs for a budget, markdown_lines; exposed here). `python -m deploy.tiling` sizes the MCU-sized models
 for a budget; `--plot` draws the arena against the tile size.
 """
-from deploy.tiling.deployment import markdown_lines, mcu_cost, model_fit, tile_deployment
-from deploy.tiling.measure import AGREEMENT_TARGET, DICE_TARGET_POINTS, measure_tiling
-
 __all__ = ["AGREEMENT_TARGET", "DICE_TARGET_POINTS", "markdown_lines", "mcu_cost", "measure_tiling", "model_fit",
            "tile_deployment"]
+
+
+def __getattr__(name):
+    """The exposed names load on first use (they import TensorFlow), so `python -m deploy.tiling --help` is quick."""
+    if name in ("markdown_lines", "mcu_cost", "model_fit", "tile_deployment"):
+        from deploy.tiling import deployment
+
+        return getattr(deployment, name)
+    if name in ("AGREEMENT_TARGET", "DICE_TARGET_POINTS", "measure_tiling"):
+        from deploy.tiling import measure
+
+        return getattr(measure, name)
+    raise AttributeError(f"module 'deploy.tiling' has no attribute {name!r}")

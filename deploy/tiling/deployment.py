@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from deploy import tflm
-from deploy.tiling.arena import TFLMRunner, arena_curve, largest_fitting_tile, plot_arena
+from deploy.tiling.arena import (SMALLEST_TILE_ALIGNMENTS, BudgetError, TFLMRunner, arena_curve, check_budget,
+                                 largest_fitting_tile, plot_arena)
 from deploy.tiling.firmware import write_firmware
 from deploy.tiling.measure import (AGREEMENT_TARGET, CONFIDENCE, DICE_TARGET_POINTS, BatchRunner, check_tflm,
                                    measure_tiling)
@@ -54,11 +55,13 @@ def tile_deployment(keras_model, model_bytes: bytes, x_eval: np.ndarray, y_eval=
     are many: `deploy.tiling.measure`). Agreement and Dice come from LiteRT; TFLite-Micro reruns a sample of the
     first image's tiles. The report also gives the compute factor and an MCU latency estimate (`mcu_cost`) and,
     with `alternatives`, what the registry's smaller MCU-sized models would need (`model_fit`).
-    With `out_dir`, writes the tile model, `firmware/` (C array, tiling_config.h, tiled_inference.cc)
-    and `tiling.png`. `progress`: tqdm bars (None: on a terminal only). Returns the report's "tiling" section.
+    With `out_dir`, writes the tile model, `firmware/` (C array, model_ops.h, tiling_config.h,
+    tiled_inference.cc/.h) and `tiling.png`. `progress`: tqdm bars (None: on a terminal only). Returns the
+    report's "tiling" section.
     """
     from deploy.convert import LiteRTModel, strip
 
+    check_budget(keras_model, mcu_ram)  # a budget below any tile's floor: BudgetError before TFLM is tried
     rf = receptive_field(keras_model)
     a, exact = rf.alignment, rf.exact_halo
     flash = strip(model_bytes, micro=True)  # what the firmware flashes: arenas are measured on it
@@ -68,8 +71,12 @@ def tile_deployment(keras_model, model_bytes: bytes, x_eval: np.ndarray, y_eval=
               "exact_halo": exact, "whole_image_arena": tflm.smallest_arena(flash), "flash_bytes": len(flash)}
     side = largest_fitting_tile(flash, mcu_ram, a, min(h, w), a)
     report["largest_fitting_tile"] = side
-    if side is None or side < 3 * a:
-        report["error"] = f"no tile fits {mcu_ram} B of arena (tile {3 * a} needs more)"
+    smallest = SMALLEST_TILE_ALIGNMENTS * a
+    if side is None or side < smallest:
+        need = tflm.smallest_arena(resize_tflite(flash, (smallest, smallest)), granularity=256)
+        report["smallest_budget"] = need
+        report["error"] = (f"no tile fits {mcu_ram} B of arena: the smallest tile ({smallest}x{smallest} px) needs "
+                           f"{need} B; give --mcu-ram {-(-need // 1024)}K or more")
         if alternatives:
             report["alternatives"] = _alternatives(keras_model, (h, w), mcu_ram, log)
         return report
