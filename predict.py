@@ -11,6 +11,7 @@ import sys
 
 import zoo  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 from deploy.predict import main
+from zoo import quiet
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(quiet.entry_point(main))

@@ -14,7 +14,8 @@ import dataclasses
 import sys
 from pathlib import Path
 
-import zoo  # sets TF_USE_LEGACY_KERAS before TensorFlow is imported
+import zoo  # sets TF_USE_LEGACY_KERAS before TensorFlow is imported; light: TensorFlow loads after the flags parse
+from zoo import quiet
 from zoo.cli import OneLineParser, add_data_flags, add_output_flag, parse_size
 from zoo.training.run import RunConfig, RunError, UsageError
 
@@ -39,10 +40,7 @@ RESUME_MAY_CHANGE = ("epochs", "batch_size", "strategy", "jit_compile", "cache",
 def build_parser() -> OneLineParser:
     """train.py's flags (recipes are checked against them: names, types, choices)."""
     from deploy.options import add_deploy_arguments
-    from zoo.training.distribute import STRATEGIES
-    from zoo.training.loop import LR_SCHEDULES, OPTIMIZERS
-    from zoo.training.losses import LOSSES
-    from zoo.training.precision import POLICIES
+    from zoo.training.choices import LOSS_NAMES, LR_SCHEDULES, OPTIMIZER_NAMES, POLICIES, STRATEGIES
 
     d = RunConfig()
     p = OneLineParser(prog="python train.py", description=__doc__, epilog=EXAMPLES,
@@ -76,7 +74,10 @@ def build_parser() -> OneLineParser:
     g.add_argument("--channels", type=int, choices=(1, 3), default=d.channels)
     g.add_argument("--fit", choices=("resize", "pad"), default=d.fit, help="stretch, or keep aspect ratio and pad")
     g.add_argument("--val-fraction", type=float, default=d.val_fraction)
-    g.add_argument("--test-fraction", type=float, default=d.test_fraction, help="ignored with --folds")
+    g.add_argument("--test-fraction", type=float, default=d.test_fraction, help="ignored with --folds or --test-data")
+    g.add_argument("--test-data", default=d.test_data, metavar="DIR",
+                   help="test on every usable pair of another dataset folder (e.g. train on Kvasir-SEG, test on "
+                        "CVC-ClinicDB); --data then gives train and val only")
     g.add_argument("--folds", type=int, default=d.folds, help="k-fold cross-validation (paper 002: 5); 0 = one split")
     g.add_argument("--fold", type=int, default=None, help="with --folds, run only this fold (0-based)")
     g.add_argument("--no-augment", dest="augment", action="store_false", help="turn off flips/affine/brightness")
@@ -90,10 +91,10 @@ def build_parser() -> OneLineParser:
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=int, default=d.epochs)
     g.add_argument("--batch-size", type=int, default=d.batch_size)
-    g.add_argument("--loss", choices=sorted(LOSSES), default=d.loss, help="weighted_bce is paper 002's Eqs. 25-29")
+    g.add_argument("--loss", choices=sorted(LOSS_NAMES), default=d.loss, help="weighted_bce is paper 002's Eqs. 25-29")
     g.add_argument("--loss-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="loss argument, e.g. alpha=0.3 (bce_dice), gamma=2 (focal), epsilon=1e-6 (adapt_exp); repeatable")
-    g.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default=d.optimizer)
+    g.add_argument("--optimizer", choices=sorted(OPTIMIZER_NAMES), default=d.optimizer)
     g.add_argument("--lr", type=float, default=d.lr, help="initial learning rate")
     g.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=d.lr_schedule,
                    help="exponential = paper 002's x0.96 every 800 steps")
@@ -122,16 +123,17 @@ def build_parser() -> OneLineParser:
     add_deploy_arguments(p, quantize_default=())
     p.add_argument("--export-dir", default=None, help="where --quantize/--prune/--mcu-ram files go "
                                                       "(default tflite_models/<model>)")
+    quiet.add_verbose_flag(p)
     return p
 
 
 def parse_args(argv=None) -> tuple[RunConfig, argparse.Namespace]:
     """The run's config from the flags (or, with --resume, from the run folder) and the parsed flags."""
-    from zoo.models import registry
     from zoo.tools import recipes
 
     p = build_parser()
     a = p.parse_args(argv)
+    from zoo.models import registry  # TensorFlow loads here, once the flags parse
     if a.resume:  # a resumed run keeps its recorded settings
         return resumed_config(p, a), a
     recipe = None
@@ -241,8 +243,11 @@ def main(argv=None) -> int:
             splits, n_pairs = recorded.splits, sum(len(part) for part in recorded.first()[1])
         else:
             pairs = run.usable_pairs(cfg)
-            splits, n_pairs = cfg.make_splits(pairs), len(pairs)
+            test_pairs = run.usable_pairs(cfg, root=cfg.test_data) if cfg.test_data else ()
+            splits, n_pairs = cfg.make_splits(pairs, test_pairs), len(pairs) + len(test_pairs)
         run.check_batch_and_model(cfg, splits)
+        if args.mcu_ram:  # a budget no tile can run in is refused now, not after training
+            check_mcu_budget(cfg, args.mcu_ram)
         if not chief:
             recorded, run_dir = None, Path(args.resume or Path(cfg.output) / cfg.name)
             distribute.wait_for_chief(run_dir / "config.json")
@@ -281,7 +286,11 @@ def main(argv=None) -> int:
         from deploy.options import options_from_args
         from deploy.pipeline import deploy_run
 
-        out = deploy_run(recorded, options_from_args(args), args.export_dir)
+        try:
+            out = deploy_run(recorded, options_from_args(args), args.export_dir)
+        except ValueError as e:  # e.g. no tile fits --mcu-ram (deploy.tiling.arena.BudgetError)
+            print(f"error: {e}; the trained run is kept in {run_dir}", file=sys.stderr)
+            return 2
         print(f"deployment files and report.md in {out}")
     if args.analyze is not False:
         from zoo.tools.histograms import analyze_after_training
@@ -292,10 +301,23 @@ def main(argv=None) -> int:
     return 0
 
 
+def check_mcu_budget(cfg: RunConfig, mcu_ram: int) -> None:
+    """BudgetError (one line with the smallest budget) when no tile of the model can run in `mcu_ram` bytes."""
+    import tf_keras as keras
+
+    from deploy.tiling.arena import check_budget
+
+    try:
+        check_budget(cfg.build_model(pretrained=False), mcu_ram)
+    finally:
+        keras.backend.clear_session()
+
+
 def print_summary(cfg: RunConfig, run_dir: Path, metrics: dict, n_pairs: int) -> None:
     """One screen: what ran, where everything is, the headline scores, how to open TensorBoard."""
     print("\n" + "=" * 72)
-    print(f"model {cfg.model} trained {cfg.epochs} epochs on {n_pairs} pairs from {cfg.data}")
+    tested_on = f" (test: {cfg.test_data})" if cfg.test_data else ""
+    print(f"model {cfg.model} trained {cfg.epochs} epochs on {n_pairs} pairs from {cfg.data}{tested_on}")
     print(f"run folder   {run_dir}")
     print(f"record       {run_dir / 'config.json'}, {run_dir / 'split.json'}")
     print(f"checkpoints  {run_dir}/**/best.keras, last.keras")
@@ -309,4 +331,4 @@ def print_summary(cfg: RunConfig, run_dir: Path, metrics: dict, n_pairs: int) ->
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(quiet.entry_point(main))

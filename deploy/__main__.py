@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from deploy.options import add_deploy_arguments, options_from_args
-from deploy.pipeline import deploy_model_file, deploy_run
+from zoo import quiet
 from zoo.cli import OneLineParser, add_data_flags, add_output_flag
 from zoo.files import ModelFileError
 from zoo.training import data
@@ -27,7 +27,9 @@ def main(argv=None) -> int:
     p.add_argument("--fold", default=None, metavar="K", help="for a run with --folds: deploy fold K (default: the first)")
     add_output_flag(p, None, "output folder (default: tflite_models/<model>)")
     add_deploy_arguments(p)
+    quiet.add_verbose_flag(p)
     a = p.parse_args(argv)
+    from deploy.pipeline import deploy_model_file, deploy_run  # TensorFlow loads here, once the flags parse
 
     src = Path(a.source)
     if not src.exists():
@@ -54,4 +56,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(quiet.entry_point(main))

@@ -41,10 +41,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from zoo import quiet
 from zoo.files import PARTIAL, ModelFileError, atomic_write_text
 from zoo.training import data
 from zoo.training.data import IMAGE_SUFFIXES, DataConfig, DataError
-from zoo.training.metrics import THRESHOLD
+from zoo.training.choices import THRESHOLD
 from zoo.training.run import CONFIG_FILE, RunConfig, RunError
 
 VIDEO_SUFFIXES = {".avi", ".mp4", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
@@ -859,6 +860,7 @@ def build_parser():
                    help=f"refuse images with more pixels, read from the file header (default {data.MAX_PIXELS}; "
                         "0: no limit)")
     p.add_argument("--quiet", dest="progress", action="store_false", help="no progress bar")
+    quiet.add_verbose_flag(p)
     return p
 
 

@@ -8,6 +8,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import zoo  # noqa: E402,F401
+import zoo.models  # noqa: E402,F401  (registers the custom layers for tests that load .keras files directly)
 
 SHARED_DATA = ROOT.parent / "shared" / "data"
 SAMPLE_DATA = ROOT / "data" / "sample_microplastics"

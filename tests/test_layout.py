@@ -84,3 +84,16 @@ def test_every_module_imports_in_a_fresh_interpreter():
     proc = subprocess.run([sys.executable, "-c", code, "train", *names], cwd=ROOT, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0 and proc.stdout.strip() == f"ok {len(names) + 1}", proc.stderr[-2000:]
+
+
+def test_command_lines_import_without_tensorflow():
+    """`import zoo` and the commands' modules stay light: flags parse and `--help` answers before TensorFlow
+    loads (tests/test_cli.py runs each command); TensorFlow comes with the first model, loss or conversion."""
+    light = ["zoo", "zoo.cli", "zoo.quiet", "zoo.files", "zoo.training.run", "zoo.training.choices", "deploy.options",
+             "train", "predict", "deploy.__main__", "deploy.predict", "deploy.tiling", "deploy.tiling.__main__",
+             "zoo.tools.histograms", "zoo.tools.recipes"]
+    code = ("import importlib, sys\nfor n in sys.argv[1:]:\n    importlib.import_module(n)\n"
+            "import train\ntrain.build_parser()\n"
+            "print(sorted(m for m in ('tensorflow', 'tf_keras', 'keras') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code, *light], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", (proc.stdout, proc.stderr[-2000:])

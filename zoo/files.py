@@ -15,7 +15,6 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-import tf_keras as keras
 
 class ModelFileError(ValueError):
     """A model file that is missing, corrupt, not a Keras model, or unsafe to load; one line naming it."""
@@ -83,6 +82,8 @@ def _load_for_inference(path: Path):
     """Keras' own loader reads the weights through a zip stream that rereads the archive from its start
     on every backward seek (minutes for a few-MB model); reading config and weights out first is exact
     and takes seconds. Safe mode as in Keras: no Python code from the file runs."""
+    import tf_keras as keras
+
     with zipfile.ZipFile(path) as z:
         config = json.loads(z.read("config.json"))
         weights = z.read("model.weights.h5") if "model.weights.h5" in z.namelist() else None
@@ -129,6 +130,8 @@ def _config_refusal(path: Path) -> str | None:
 
 def _object_refusal(node: dict) -> str | None:
     """Why one serialized object ({"module", "class_name", "config", "registered_name"}) is refused, or None."""
+    import tf_keras as keras
+
     module, name, registered = node.get("module"), node.get("class_name"), node.get("registered_name")
     if not (module is None or isinstance(module, str)) or not (registered is None or isinstance(registered, str)):
         return f"the file names module {module!r} with registered name {registered!r}"
@@ -155,6 +158,8 @@ def _keras_builtin_function(name: str) -> bool:
     Python builtin (which Keras would fall back to: `exit`, `eval`, ...)."""
     import builtins
 
+    import tf_keras as keras
+
     if not name.isidentifier() or name.startswith("_") or hasattr(builtins, name):
         return False
     return any(callable(getattr(getattr(keras, mod), name, None))
@@ -165,6 +170,9 @@ def load_model(path, *, compile: bool = True):
     """Load a `.keras` model file in Keras safe mode (no Python code from the file runs, so a Lambda
     layer is refused) after checking that its config names only Keras' objects and our registered ones
     (see the module docstring). Raises `ModelFileError` with one line naming the file for anything else."""
+    import tf_keras as keras
+
+    import zoo.models  # noqa: F401  registers the custom layers (`import zoo` alone no longer loads the models)
     import zoo.training.losses  # noqa: F401  registers the custom losses and metrics the files refer to
     import zoo.training.metrics  # noqa: F401
 

@@ -3,6 +3,8 @@ the exact tile, the largest tile whose TFLM arena fits, and with the exact halo 
 factor and the estimated MCU latency (shapes only, so random weights); with --plot, arena against tile size."""
 from __future__ import annotations
 
+from zoo import quiet
+
 
 def main(argv=None) -> int:
     """python -m deploy.tiling [--mcu-ram 256K] [--image-size 256] [--plot arena.png]: for the MCU-sized zoo
@@ -13,12 +15,14 @@ def main(argv=None) -> int:
 
     import zoo
     from deploy.options import parse_bytes
+    from zoo.cli import OneLineParser
 
-    p = argparse.ArgumentParser(prog="python -m deploy.tiling", description=main.__doc__)
+    p = OneLineParser(prog="python -m deploy.tiling", description=main.__doc__)
     p.add_argument("--plot", default=None, help="also draw the arena against tile size into this .png")
     p.add_argument("--mcu-ram", type=parse_bytes, default=256 * 1024)
     p.add_argument("--image-size", type=int, default=256)
     p.add_argument("--models", default="quarter_multiresunet,half_multiresunet")
+    quiet.add_verbose_flag(p)
     a = p.parse_args(argv)
 
     from deploy.convert import strip
@@ -51,4 +55,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(quiet.entry_point(main))

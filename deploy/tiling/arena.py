@@ -8,6 +8,60 @@ from deploy.tiling.receptive_field import resize_tflite
 from zoo.files import atomic_path
 
 
+SMALLEST_TILE_ALIGNMENTS = 3  # the smallest tile deployment accepts: 3 x the alignment (a core between two halos)
+# Keras layers that stay one TFLite op holding its int8 inputs and output in the arena at once (BatchNorm and
+# activations may be fused into the op before them, so they are left out: the bound stays a lower bound).
+ARENA_OPS = {"Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose", "Dense", "Concatenate", "Add",
+             "Multiply", "Subtract", "Average", "Maximum", "MaxPooling2D", "AveragePooling2D", "UpSampling2D"}
+
+
+class BudgetError(ValueError):
+    """An `--mcu-ram` budget no tile of the model can run in; the message is one line with the smallest budget."""
+
+
+def _elements(shapes) -> int:
+    shapes = shapes if isinstance(shapes, list) else [shapes]
+    return sum(int(np.prod([d for d in s[1:] if d])) for s in shapes if s)
+
+
+def _op_layers(model):
+    """Every layer of `model`, nested models' layers included."""
+    for layer in model.layers:
+        if hasattr(layer, "layers"):
+            yield from _op_layers(layer)
+        else:
+            yield layer
+
+
+def activation_floor(keras_model, side: int) -> tuple[int, str]:
+    """(bytes, layer name): a lower bound on the TFLM arena of the int8 model at a side x side input, the
+    largest int8 input(s) + output of one op (TFLM holds them at once), and the layer it comes from."""
+    from deploy.tiling.receptive_field import resized_keras_model
+
+    model = keras_model if tuple(keras_model.input_shape[1:3]) == (side, side) else \
+        resized_keras_model(keras_model, (side, side), weights=False)
+    best = (0, "")
+    for layer in _op_layers(model):
+        if type(layer).__name__ in ARENA_OPS:
+            best = max(best, (_elements(layer.input_shape) + _elements(layer.output_shape), layer.name))
+    return best
+
+
+def check_budget(keras_model, mcu_ram: int) -> int:
+    """Raise `BudgetError` (one line: the smallest budget that could work) when `mcu_ram` bytes cannot hold the
+    smallest tile of `keras_model` (`SMALLEST_TILE_ALIGNMENTS` x its alignment) by `activation_floor`, before
+    any conversion or training; returns that floor. Shapes only: random weights are fine."""
+    from deploy.tiling.receptive_field import receptive_field
+
+    side = SMALLEST_TILE_ALIGNMENTS * receptive_field(keras_model).alignment
+    floor, layer = activation_floor(keras_model, side)
+    if mcu_ram < floor:
+        raise BudgetError(f"--mcu-ram {mcu_ram} B is too small for {keras_model.name}: its smallest tile "
+                          f"({side}x{side} px) needs more than {floor} B of tensor arena (layer {layer}'s int8 "
+                          f"input and output alone; deploying measures the exact need)")
+    return floor
+
+
 class TFLMRunner:
     """One TFLite-Micro interpreter kept alive across tiles, as firmware does (`invoke_raw` like LiteRTModel's)."""
 

@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 import zoo  # noqa: F401  sets TF_USE_LEGACY_KERAS before TensorFlow is imported
-
+from zoo import quiet
 from zoo.tools import paper001
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -397,6 +397,7 @@ def parse_args(argv=None) -> tuple[GridConfig, argparse.Namespace]:
         p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name))
     p.add_argument("--output", default=PRESETS["full"]["output"], help="output folder; rerun the same command to resume")
     p.add_argument("--overwrite", action="store_true", help="start again in an existing --output")
+    quiet.add_verbose_flag(p)
     quick = "--quick" in (sys.argv[1:] if argv is None else argv)
     p.set_defaults(**{k: v for k, v in PRESETS["quick" if quick else "full"].items()})
     a = p.parse_args(argv)
@@ -428,4 +429,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(quiet.entry_point(main))

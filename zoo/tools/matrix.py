@@ -18,6 +18,7 @@ import datetime
 import json
 from pathlib import Path
 
+from zoo import quiet
 from zoo.models import decoders
 from zoo.models.encoders import catalog
 from zoo.models.registry import get_model_entry
@@ -187,6 +188,7 @@ def main(argv=None) -> int:
     p.add_argument("--input-size", type=int, default=256, help="square input size of the table (without --check)")
     p.add_argument("--check-one", metavar="MODEL",
                    help="check one model and print its result as JSON (what --check runs in a subprocess per pair)")
+    quiet.add_verbose_flag(p)
     a = p.parse_args(argv)
     if a.check_one:
         print(json.dumps(check_pair(a.check_one)))
@@ -198,4 +200,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(quiet.entry_point(main))

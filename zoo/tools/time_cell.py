@@ -12,6 +12,7 @@ import math
 import sys
 import time
 
+from zoo import quiet
 from zoo.tools import grid
 
 
@@ -39,6 +40,7 @@ def _step_seconds(model, x, y, loss, optimizer, lr, steps, callbacks=()) -> floa
 
 
 def main(argv=None) -> int:
+    cfg, args = grid.parse_args(argv)  # first: --help and argument errors without TensorFlow
     import numpy as np
     import tensorflow_model_optimization as tfmot
 
@@ -47,7 +49,6 @@ def main(argv=None) -> int:
     from zoo.training import data
     from zoo.models.quantization import quantize_model
 
-    cfg, args = grid.parse_args(argv)
     grid.check_config(cfg)
     pairs = data.find_pairs(cfg.data)[:cfg.max_images or None]
     train, val, test = data.split_pairs(pairs, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, seed=cfg.seed)
@@ -93,4 +94,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(quiet.entry_point(main))

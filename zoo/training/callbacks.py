@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from zoo.files import atomic_path
+from zoo.files import PARTIAL, atomic_path
 from zoo.training.faults import NonFiniteLoss
 
 class LearningRateLogger(keras.callbacks.Callback):
@@ -314,6 +314,41 @@ def trim_history(csv_path, epochs: int, *, write: bool = True) -> list[dict]:
         writer.writeheader()
         writer.writerows(rows)
     return rows
+
+
+WRITTEN_AT_TRAIN_START = ("keras",)  # Keras' TensorBoard writes the model's config as text `keras` at each fit
+
+
+def trim_tensorboard(tb_dir, epochs: int) -> list[Path]:
+    """Keep the events of the first `epochs` epochs in every TensorBoard event file under `tb_dir` (scalars,
+    histograms, images of every writer: train/, validation/, train_eval/, images/, ...), as `trim_history`
+    does for history.csv: the backup is the commit point, and a killed run may have logged an epoch its backup
+    does not have, which the resumed run logs again. Summaries at step >= `epochs` (step = epoch) are dropped,
+    and the model graph and Keras' model summary (the resumed run writes them again at step 0); a record cut off
+    by the kill ends the file. Files are replaced atomically; returns the rewritten ones."""
+    rewritten = []
+    for path in sorted(Path(tb_dir).rglob("*tfevents*")) if Path(tb_dir).is_dir() else []:
+        if not path.is_file() or PARTIAL in path.name:
+            continue
+        kept, dropped = [], 0
+        try:
+            for raw in tf.data.TFRecordDataset(str(path)).as_numpy_iterator():
+                event = tf.compat.v1.Event.FromString(raw)
+                stale = event.HasField("summary") and (event.step >= epochs or all(
+                    v.tag in WRITTEN_AT_TRAIN_START for v in event.summary.value))
+                if stale or event.HasField("graph_def") or event.HasField("meta_graph_def"):
+                    dropped += 1
+                else:
+                    kept.append(raw)
+        except tf.errors.DataLossError:  # a record cut off when the process was killed
+            dropped += 1
+        if dropped:
+            with atomic_path(path) as tmp:
+                with tf.io.TFRecordWriter(str(tmp)) as writer:
+                    for raw in kept:
+                        writer.write(raw)
+            rewritten.append(path)
+    return rewritten
 
 
 def best_in_history(rows: list[dict], monitor: str) -> float | None:

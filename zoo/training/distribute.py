@@ -27,7 +27,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-STRATEGIES = ("auto", "default", "mirrored", "multiworker", "tpu")
+from zoo.training.choices import STRATEGIES
 
 
 class StrategyError(RuntimeError):

@@ -13,6 +13,7 @@ import tf_keras as keras
 
 from zoo.files import atomic_write_text, load_model
 from zoo.training import callbacks, data, distribute, precision
+from zoo.training.choices import LR_SCHEDULES
 from zoo.training.data import DataConfig, fit_to_size, normalize, read_image, read_mask, restore_size
 from zoo.training.faults import out_of_memory_hint, xla_failure_hint
 from zoo.training.losses import get_loss
@@ -27,7 +28,6 @@ OPTIMIZERS = {
     "adamax": keras.optimizers.Adamax,
     "nadam": keras.optimizers.Nadam,
 }
-LR_SCHEDULES = ("constant", "exponential", "cosine")
 TRAIN_EVAL_IMAGES = 64  # training images scored in inference mode each epoch (train_eval_*)
 
 
@@ -90,6 +90,8 @@ def train_one(cfg, run_dir: Path, split, strategy=None) -> dict:
     # Drop an epoch logged but not backed up. Other workers read the chief's rows: every worker must make the
     # same checkpoint decisions, because saving reads replicated variables through collective ops.
     history = callbacks.trim_history(run_dir / "history.csv", done, write=chief)
+    if chief:  # the same for TensorBoard: one value per step after the resumed run logs that epoch again
+        callbacks.trim_tensorboard(run_dir / "tb", done)
     if done:
         print(f"{run_dir}: resuming after epoch {done} of {cfg.epochs}")
     keras.utils.set_random_seed(cfg.seed)

@@ -30,7 +30,8 @@ import tensorflow as tf
 import tf_keras as keras
 from scipy import ndimage
 
-THRESHOLD = 0.5  # foreground where the probability exceeds this: training metrics, reports, predict.py
+from zoo.training.choices import THRESHOLD  # 0.5: training metrics, reports, predict.py
+
 SCORE_KEYS = ("precision", "recall", "f1", "iou", "rw_f1", "rw_iou", "accuracy", "specificity")
 BOUNDARY_KEYS = ("hd95", "asd")
 

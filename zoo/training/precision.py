@@ -13,7 +13,7 @@ from pathlib import Path
 
 import tf_keras as keras
 
-POLICIES = ("auto", "mixed_float16", "mixed_bfloat16")
+from zoo.training.choices import POLICIES
 
 
 def cpu_has_bfloat16() -> bool:
