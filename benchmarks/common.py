@@ -28,7 +28,7 @@ from zoo.files import atomic_path, atomic_write_text  # noqa: E402
 RESULTS_DIR = ROOT / "benchmarks" / "results"
 SAMPLE_DATA = ROOT / "data" / "sample_microplastics"
 SHARED_DATA = ROOT.parent / "shared" / "data"
-BENCHMARKS = ("models", "input_pipeline", "accuracy", "scaling", "mcu_tiling")  # the order of RESULTS.md
+BENCHMARKS = ("models", "input_pipeline", "accuracy", "scaling", "mcu_tiling", "histogram_collapse", "predict_speed", "cli_startup", "deploy_speed")  # the order of RESULTS.md
 
 
 class BenchmarkError(ValueError):

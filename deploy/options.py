@@ -22,6 +22,9 @@ class DeployOptions:
     prune_2_by_4: bool = False
     finetune_epochs: int = 2
     finetune_lr: float = 1e-4
+    finetune_batch_size: int = 8  # images per optimizer step of pruning / QAT fine-tuning
+    qat_memory: int = 2**30  # bytes: QAT runs batches as micro-batches whose activations fit (memory_bounded_batch)
+    qat_patience: int | None = 1  # QAT stops after this many epochs without a better validation Dice
     calibration_images: int = 64
     ram_budget: int = 512 * 1024
     flash_budget: int = 1024 * 1024

@@ -18,6 +18,8 @@ import numpy as np
 from deploy import compress, convert, edgetpu, export, formats, tflm, tiling
 from deploy.options import DEFAULT_EXPORT_DIR, DeployOptions
 from deploy.report import markdown_report, save_predictions_png
+from deploy.tiling.arena import BudgetError, check_budget
+from deploy.timing import StepTimer, release_memory
 from zoo.training import data
 from zoo.training.metrics import THRESHOLD, evaluate_masks
 from zoo.training.precision import float32_copy
@@ -48,18 +50,22 @@ def run(model, out_dir, *, train_pairs, eval_pairs, data_cfg: data.DataConfig, l
     """Produce the deployable files for `model` in `out_dir` and return the report (also written to disk).
     `val_pairs` (optional) pick the best QAT fine-tuning epoch; `eval_pairs` score every variant, and their
     image file names are listed in the report (`scored_images`); `record` (where the split came from) goes in too."""
+    timer = StepTimer()
     model = float32_copy(model)  # a mixed-precision model exports (and QAT-trains) its float32 weights
+    if options.mcu_ram:  # a budget no tile can run in: one line (BudgetError) before anything is converted or written
+        check_budget(model, options.mcu_ram)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     h, w = data_cfg.image_size
     stem = f"{model.name}_{h}x{w}"
+    timer.begin("data")
     images_eval, y_eval = data.load_arrays(eval_pairs, data_cfg)
     x_eval = data.normalize(images_eval, data_cfg)  # what the model is fed (its input normalisation, if any)
     x_cal = data.normalize(data.load_arrays(train_pairs[:options.calibration_images], data_cfg)[0], data_cfg)
     calibration = [x_cal[i:i + 1] for i in range(len(x_cal))]
     needs_training = options.prune or "qat" in options.quantize
-    train_ds = data.make_dataset(train_pairs, data_cfg, batch_size=min(8, len(train_pairs)), shuffle=True) \
-        if needs_training else None
+    train_ds = data.make_dataset(train_pairs, data_cfg, batch_size=min(options.finetune_batch_size, len(train_pairs)),
+                                 shuffle=True) if needs_training else None
     # What a program feeding these files must do to an image (predict.py reads it from every sidecar).
     preprocessing = {"image_size": [h, w], "channels": data_cfg.channels, "fit": data_cfg.fit,
                      "input_normalization": data_cfg.normalization, "threshold": THRESHOLD}
@@ -71,6 +77,7 @@ def run(model, out_dir, *, train_pairs, eval_pairs, data_cfg: data.DataConfig, l
 
     base = model
     if options.prune:
+        timer.begin("prune")
         log(f"pruning to {options.prune:.0%} sparsity ({'2:4' if options.prune_2_by_4 else options.prune_schedule})")
         base, sparsity = compress.prune(model, train_ds, loss, sparsity=options.prune, schedule=options.prune_schedule,
                                         epochs=options.finetune_epochs, lr=options.finetune_lr,
@@ -80,27 +87,40 @@ def run(model, out_dir, *, train_pairs, eval_pairs, data_cfg: data.DataConfig, l
         report["pruning"] = {"layer_sparsity": sparsity,
                              "overall_sparsity": float(np.mean(list(sparsity.values())))}
 
+    timer.begin("keras float")
     float_prob = base.predict(x_eval, batch_size=4, verbose=0)
     report["variants"]["keras_float"] = {"scores": headline_scores(y_eval, float_prob)}
 
+    timer.begin("convert fp32")
     converted: dict[str, bytes] = {"fp32": convert.to_tflite(base, "fp32")}
     for mode in options.quantize:
         log(f"converting {mode}")
+        timer.begin("qat fine-tune" if mode == "qat" else f"convert {mode}")
         if mode == "qat":
             val_data = None
             if val_pairs:
                 images_val, y_val = data.load_arrays(val_pairs, data_cfg)
                 val_data = (data.normalize(images_val, data_cfg), y_val)
+            release_memory()  # the conversions' graphs, before the run's largest step
+            micro = compress.memory_bounded_batch(base, options.qat_memory, options.finetune_batch_size)
             qat_model, report["qat"] = compress.quantization_aware(
                 base, train_ds, loss, epochs=options.finetune_epochs, lr=options.finetune_lr,
-                preserve_sparsity=bool(options.prune), calibration=[x_cal[i:i + 8] for i in range(0, len(x_cal), 8)],
-                val_data=val_data)
-            converted[mode] = convert.to_tflite(qat_model, "qat", calibration)
+                preserve_sparsity=bool(options.prune),
+                calibration=[x_cal[i:i + micro] for i in range(0, len(x_cal), micro)],
+                val_data=val_data, micro_batch=micro, patience=options.qat_patience)
+            report["qat"]["micro_batch"] = micro
+            timer.begin("convert qat")
+            release_memory()  # the training graph and optimizer state are garbage now
+            # Every range is a fake-quant node's, so one sample gives the same file as all of them (tested)
+            converted[mode] = convert.to_tflite(qat_model, "qat", calibration[:1])
+            del qat_model
+            release_memory()  # the QAT graph and its training state: the largest memory of the run
         else:
             converted[mode] = convert.to_tflite(base, mode, calibration if mode == "int8" else None)
 
     preds = {"float": float_prob}
     for mode, blob in converted.items():
+        timer.begin(f"score {mode}")
         path = out_dir / formats.file_name(stem, mode)
         atomic_write_bytes(path, blob)
         runner = convert.LiteRTModel(blob, num_threads=options.threads)
@@ -113,12 +133,14 @@ def run(model, out_dir, *, train_pairs, eval_pairs, data_cfg: data.DataConfig, l
                            "scale_zero_point": list(runner.input["quantization"])}}
         if mode in convert.INT8_MODES and "tflm" in options.targets:
             log(f"TFLite-Micro check of {mode}")
+            timer.begin(f"tflm {mode}")
             try:
                 entry["tflm"] = tflm.check(blob, x_eval[:2], ram_budget=options.ram_budget,
                                            flash_budget=options.flash_budget)
             except RuntimeError as e:
                 entry["tflm"] = {"error": str(e)}
         if mode in convert.INT8_MODES and "edgetpu" in options.targets:
+            timer.begin(f"edgetpu {mode}")
             entry["edgetpu"] = edgetpu.check_static(blob) | edgetpu.compile_model(path, out_dir)
         atomic_write_text(path.with_suffix(".json"), json.dumps(entry, indent=2, default=str))
         report["variants"][formats.variant_key(mode)] = entry
@@ -126,26 +148,46 @@ def run(model, out_dir, *, train_pairs, eval_pairs, data_cfg: data.DataConfig, l
     int8_mode = "qat" if "qat" in converted else "int8" if "int8" in converted else None
     if int8_mode:
         flash = convert.strip(converted[int8_mode], micro=True)  # what TFLite-Micro reads, nothing more
-        export.to_c_array(flash, out_dir)
         report["c_array"] = {"source": "model_data.cc", "model": int8_mode, "bytes": len(flash), "stripped": True}
+        arena = report["variants"][formats.variant_key(int8_mode)].get("tflm", {}).get("arena_bytes")
+        firmware = None
+        if arena:  # the firmware program (deploy/firmware/) with the whole image as its one tile
+            from deploy.tiling.firmware import write_firmware
+
+            try:
+                firmware = write_firmware(out_dir, converted[int8_mode], None, arena,
+                                          convert.LiteRTModel(converted[int8_mode]))
+                report["c_array"]["firmware"] = [p.name for p in firmware]
+            except ValueError as e:  # an operator without a TFLite-Micro resolver method
+                report["c_array"]["firmware_error"] = str(e)
+        if firmware is None:
+            export.to_c_array(flash, out_dir)
         scores = report["variants"]
         drop = scores["keras_float"]["scores"]["f1"] - scores[formats.variant_key(int8_mode)]["scores"]["f1"]
         report["int8_dice_drop_points"] = round(100 * drop, 2)
         if options.mcu_ram:  # tiled inference in an MCU RAM budget (deploy/tiling/)
             log(f"tiling {int8_mode} for a {options.mcu_ram} B arena")
+            timer.begin("tiling")
             report["tiling"] = tiling.tile_deployment(base, converted[int8_mode], x_eval, y_eval, out_dir,
                                                       mcu_ram=options.mcu_ram, halo=options.tile_halo,
                                                       threads=options.threads, log=log)
     if "onnx" in options.targets:
         log("exporting ONNX")
+        timer.begin("onnx")
+        release_memory()
         report["onnx"] = export.to_onnx(base, out_dir / f"{stem}.onnx", x_eval[:1])
         atomic_write_text(out_dir / f"{stem}.json", json.dumps({"file": f"{stem}.onnx", "preprocessing": preprocessing,
                                                                 **report["onnx"]}, indent=2, default=str))
 
+    timer.begin("report")
     atomic_write_text(out_dir / "report.json", json.dumps(report, indent=2, default=str))
     atomic_write_text(out_dir / "report.md", markdown_report(report))
     save_predictions_png(out_dir / "predictions.png", images_eval, y_eval, preds.get("float"), preds.get(int8_mode or "fp32"),
                          int8_mode or "fp32")
+    log(timer.line())
+    if "error" in report.get("tiling", {}):  # the plan search found no tile: the report says what would fit
+        raise BudgetError(f"--mcu-ram {options.mcu_ram}: {report['tiling']['error']} (report.md in {out_dir} "
+                          "says what would fit)")
     return report
 
 

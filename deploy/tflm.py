@@ -30,8 +30,13 @@ def _quiet_stderr():
             os.close(saved)
 
 
+MIN_ARENA = 1024  # TFLM's interpreter crashes (SIGSEGV) instead of failing when given a few hundred bytes
+
+
 def fits(model_bytes: bytes, arena_size: int) -> bool:
-    """True when TFLM can allocate every tensor of the model in `arena_size` bytes."""
+    """True when TFLM can allocate every tensor of the model in `arena_size` bytes (never tried below MIN_ARENA)."""
+    if arena_size < MIN_ARENA:
+        return False
     try:
         with _quiet_stderr():
             _tflm(model_bytes, arena_size)
