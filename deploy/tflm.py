@@ -2,7 +2,6 @@
 find the smallest tensor arena that works and compare outputs with LiteRT's reference kernels."""
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 
@@ -17,32 +16,97 @@ def _tflm(model_bytes: bytes, arena_size: int):
     return runtime.Interpreter.from_bytes(model_bytes, arena_size=arena_size)
 
 
-@contextlib.contextmanager
-def _quiet_stderr():
-    """Silence TFLM's C++ "Failed to resize buffer" lines while probing arena sizes."""
-    saved = os.dup(2)
-    with open(os.devnull, "w") as null:
-        os.dup2(null.fileno(), 2)
+MIN_ARENA = 1024  # below this TFLM is never asked: nothing of ours allocates in less
+
+
+class _ArenaProbe:
+    """Answers "does this model allocate in N bytes?" in a child process. TFLM's interpreter crashes (SIGSEGV)
+    instead of failing for some too-small arenas (seen at 32-64 KB for a small DeepLabV3+), so the question is
+    asked where a crash costs only the child: a crash means "no", and the next question starts a new child.
+    One child serves the whole command; models travel as temporary files."""
+
+    CHILD = ("import sys\n"
+             "from tflite_micro.python.tflite_micro import runtime\n"
+             "models = {}\n"
+             "for line in iter(sys.stdin.readline, ''):\n"
+             "    path, size = line.rsplit(' ', 1)\n"
+             "    model = models.setdefault(path, open(path, 'rb').read())\n"
+             "    try:\n"
+             "        runtime.Interpreter.from_bytes(model, arena_size=int(size))\n"
+             "        print(1, flush=True)\n"
+             "    except RuntimeError:\n"
+             "        print(0, flush=True)\n")
+
+    def __init__(self):
+        self.child, self.errors, self.folder, self.files = None, None, None, {}
+
+    def _model_file(self, model_bytes: bytes) -> str:
+        import atexit
+        import tempfile
+
+        if self.folder is None:
+            self.folder = tempfile.mkdtemp(prefix="edgeseg-tflm-")
+            atexit.register(self.close)
+        key = hashlib.sha1(model_bytes).hexdigest()
+        if key not in self.files:
+            path = os.path.join(self.folder, key + ".tflite")
+            with open(path, "wb") as f:
+                f.write(model_bytes)
+            self.files[key] = path
+        return self.files[key]
+
+    def _start(self) -> None:
+        import subprocess
+        import sys
+
+        if self.errors:
+            self.errors.close()
+        self.errors = open(os.path.join(self.folder, "child.log"), "w+b")  # noqa: SIM115 - lives with the child
+        self.child = subprocess.Popen([sys.executable, "-c", self.CHILD], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, stderr=self.errors, text=True)
+
+    def fits(self, model_bytes: bytes, arena_size: int) -> bool:
+        path = self._model_file(model_bytes)
+        if self.child is None or self.child.poll() is not None:
+            self._start()
         try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+            self.child.stdin.write(f"{path} {arena_size}\n")
+            self.child.stdin.flush()
+            answer = self.child.stdout.readline()
+        except BrokenPipeError:
+            answer = ""
+        if answer:
+            return answer.strip() == "1"
+        code = self.child.wait()
+        self.child = None
+        if code > 0:  # not a crash on this arena: the child could not run at all
+            self.errors.seek(0)
+            lines = self.errors.read().decode(errors="replace").strip().splitlines() or ["no message"]
+            raise RuntimeError(f"the TFLite-Micro arena probe failed: {lines[-1]}")
+        return False  # killed by a signal: TFLM crashed on a too-small arena
+
+    def close(self) -> None:
+        import shutil
+
+        if self.child is not None and self.child.poll() is None:
+            self.child.stdin.close()
+            self.child.wait()
+        self.child = None
+        if self.errors:
+            self.errors.close()
+            self.errors = None
+        if self.folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder, self.files = None, {}
 
 
-MIN_ARENA = 1024  # TFLM's interpreter crashes (SIGSEGV) instead of failing when given a few hundred bytes
+_PROBE = _ArenaProbe()
 
 
 def fits(model_bytes: bytes, arena_size: int) -> bool:
-    """True when TFLM can allocate every tensor of the model in `arena_size` bytes (never tried below MIN_ARENA)."""
-    if arena_size < MIN_ARENA:
-        return False
-    try:
-        with _quiet_stderr():
-            _tflm(model_bytes, arena_size)
-        return True
-    except RuntimeError:
-        return False
+    """True when TFLM can allocate every tensor of the model in `arena_size` bytes (asked in a child process
+    that may crash; never asked below MIN_ARENA)."""
+    return arena_size >= MIN_ARENA and _PROBE.fits(model_bytes, arena_size)
 
 
 def smallest_arena(model_bytes: bytes, *, granularity: int = 1024, limit: int = 256 * 2**20) -> int:

@@ -43,6 +43,19 @@ def test_every_model_converts_ptq_and_qat_int8(name):
                                   convert.LiteRTModel(blob, op_resolver=_ref()).invoke_raw(xq))
 
 
+def test_arena_search_survives_tflm_crashing_on_a_too_small_arena():
+    """TFLM's interpreter segfaults (instead of failing) for some too-small arenas of this model (32-64 KB); the
+    search asks in a child process, counts the crash as "does not fit", and the arena it finds runs in-process."""
+    model = zoo.get_model_entry("deeplabv3plus_mobilenetv3").build_small(input_shape=(32, 32, 3), activation=None)
+    x = _images(1)
+    blob = convert.strip(convert.to_tflite(model, "int8", [x]), micro=True)
+    assert not tflm.fits(blob, 64 * 1024)  # crashes a process that asks in-process
+    arena = tflm.smallest_arena(blob)
+    assert tflm.fits(blob, arena) and not tflm.fits(blob, arena - 2048)
+    xq = convert.LiteRTModel(blob).quantize_input(x)
+    assert tflm.run(blob, xq, arena).shape == (1, 32, 32, 1)
+
+
 def _ref():
     from ai_edge_litert.interpreter import OpResolverType
 
