@@ -320,7 +320,7 @@ def card_markdown(card: dict) -> str:
         f"{'' if not etpu.get('first_fallback') else ', CPU from ' + str(etpu['first_fallback'])} "
         f"({etpu.get('note', 'static check')}"
         f"{'; compiled' if etpu.get('compiled') else '; not compiled: ' + etpu['reason'] if etpu.get('reason') else ''}).",
-        f"- Measured on the training machine (below), sharing its cores with other jobs: latencies are indicative.",
+        "- Measured on the training machine (below), sharing its cores with other jobs: latencies are indicative.",
         "",
         "## Data",
         "",

@@ -11,7 +11,6 @@ def main(argv=None) -> int:
     models, the exact tile, the largest tile whose TFLM arena fits, and with the exact halo the number of tiles,
     the compute factor and the estimated MCU latency (shapes only, so random weights); with --plot, the arena
     against tile size."""
-    import argparse
 
     import zoo
     from deploy.options import parse_bytes

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from deploy import tflm
-from deploy.tiling.arena import (SMALLEST_TILE_ALIGNMENTS, BudgetError, TFLMRunner, arena_curve, check_budget,
+from deploy.tiling.arena import (SMALLEST_TILE_ALIGNMENTS, TFLMRunner, arena_curve, check_budget,
                                  largest_fitting_tile, plot_arena)
 from deploy.tiling.firmware import write_firmware
 from deploy.tiling.measure import (AGREEMENT_TARGET, CONFIDENCE, DICE_TARGET_POINTS, BatchRunner, check_tflm,
