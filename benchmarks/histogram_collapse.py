@@ -41,7 +41,7 @@ def parse(argv):
     p.add_argument("--image-size", type=int, default=128)
     p.add_argument("--epochs", type=int, default=15, help="epochs of the analysed run")
     p.add_argument("--apply-epochs", type=int, default=None, help="epochs of the suggested model (default: the run's)")
-    p.add_argument("--runs", default="/tmp/collapse", help="folder for the trained runs")
+    p.add_argument("--runs", default="runs/histogram_collapse", help="folder for the trained runs")
     p.add_argument("--run", default=None, help="report on this trained run instead of training one")
     p.add_argument("--shrink", type=float, default=None, help="analysis threshold (default: the tool's)")
     p.add_argument("--forced-shrink", type=float, default=1.02,
