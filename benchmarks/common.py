@@ -147,6 +147,14 @@ def save_figure(fig, path) -> None:
     plt.close(fig)
 
 
+def rss_mb(pid: int | str = "self") -> float | None:
+    """Resident set size of a process now, in MB, from /proc (Linux); None where it cannot be read."""
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def new_figure(ncols: int = 1, width: float = 6.0, height: float = 4.0):
     """(figure, axes list) with the headless Agg backend."""
     import matplotlib

@@ -6,8 +6,8 @@
 
 Runs `python -m deploy RUN --quantize float16,dynamic,int8,qat --targets tflite,onnx,tflm,edgetpu --mcu-ram 256K`
 (the flags are options) in a subprocess writing to a temporary folder. Wall time is the whole command; its steps
-are the `step times` line the command prints last (deploy/timing.py: wall and CPU seconds, peak RSS at each step's
-end), and "outside the steps" is the rest: imports, reading the run record, loading the model, exiting. Peak
+are `step_times` in its report.json (deploy/timing.py: wall and CPU seconds, peak RSS at each step's end), and
+"outside the steps" is the rest: imports, reading the run record, loading the model, writing the report, exiting. Peak
 memory is the subprocess's peak resident set size (the kernel's `RUSAGE_CHILDREN` high-water mark); the RSS
 curve in the plot is sampled every 100 ms from /proc. CPU seconds (user + system) are given too: on a shared
 machine they vary less with the load than wall time. Targets: <= 90 s and <= 2 GB for the default run on 2 cores.
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import resource
 import subprocess
 import sys
@@ -34,15 +33,6 @@ NAME = "deploy_speed"
 HEADERS = ("step", "wall s", "share of wall", "CPU s", "peak RSS at its end (MB)")
 TARGET_SECONDS, TARGET_GB = 90, 2.0
 FULL = ("--quantize", "float16,dynamic,int8,qat", "--targets", "tflite,onnx,tflm,edgetpu", "--mcu-ram", "256K")
-STEP_LINE = re.compile(r"^step times \(wall s/CPU s/peak RSS MB\): (.*); total ([\d.]+) s, peak RSS (\d+) MB$")
-STEP_PART = re.compile(r"^(.+) ([\d.]+)/([\d.]+)/(\d+)$")
-
-
-def _rss_mb(pid: int) -> float | None:
-    try:
-        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def run_deploy(run_dir, flags, out_dir) -> dict:
@@ -55,7 +45,7 @@ def run_deploy(run_dir, flags, out_dir) -> dict:
 
     def sample():
         while not stop.wait(0.1):
-            rss = _rss_mb(proc.pid)
+            rss = common.rss_mb(proc.pid)
             if rss is not None:
                 curve.append((time.perf_counter() - start, rss))
 
@@ -74,21 +64,8 @@ def run_deploy(run_dir, flags, out_dir) -> dict:
         raise common.BenchmarkError(f"deploy exited with {code}: {tail}")
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {"wall": wall, "peak_mb": usage.ru_maxrss / 1024, "cpu": usage.ru_utime + usage.ru_stime, "curve": curve,
-            "steps": parse_steps(lines), "command": cmd}
-
-
-def parse_steps(lines) -> dict:
-    """{"steps": {step: {"seconds", "cpu_seconds", "peak_rss_mb"}}, "total", "peak_mb"} from the command's
-    `step times` line."""
-    for line in reversed(lines):
-        m = STEP_LINE.match(line.strip())
-        if m:
-            steps = {}
-            for part in m.group(1).split(", "):
-                name, seconds, cpu, peak = STEP_PART.match(part).groups()
-                steps[name] = {"seconds": float(seconds), "cpu_seconds": float(cpu), "peak_rss_mb": int(peak)}
-            return {"steps": steps, "total": float(m.group(2)), "peak_mb": int(m.group(3))}
-    raise common.BenchmarkError("deploy printed no 'step times' line")
+            "steps": json.loads((Path(out_dir) / "report.json").read_text())["step_times"],
+            "command": cmd}
 
 
 def toy_run(folder: Path) -> Path:
@@ -146,7 +123,7 @@ def main(argv=None) -> int:
         result = run_deploy(run_dir, flags, tmp / "out")
     steps, wall, cpu = result["steps"], result["wall"], result["cpu"]
     step_cpu = sum(s["cpu_seconds"] for s in steps["steps"].values())
-    rows = [["outside the steps (imports, run record, model load, exit)", round(wall - steps["total"], 1), None,
+    rows = [["outside the steps (imports, run record, model load, report, exit)", round(wall - steps["total_seconds"], 1), None,
              round(cpu - step_cpu, 1), None]]
     rows += [[name, round(s["seconds"], 1), None, round(s["cpu_seconds"], 1), s["peak_rss_mb"]]
              for name, s in steps["steps"].items()]

@@ -41,15 +41,11 @@ SIZE_MODELS = ("half_multiresunet", "half_unet", "deeplabv3plus_mobilenetv3", "u
 TARGET_RATIO = 0.27
 
 
-def _rss_mb() -> float:
-    return int(Path("/proc/self/statm").read_text().split()[1]) * 4096 / 2 ** 20
-
-
 class PeakRSS:
     """Peak resident set size of this process, sampled every 50 ms while the block runs."""
 
     def __enter__(self):
-        self.before = self.peak = _rss_mb()
+        self.before = self.peak = common.rss_mb()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
@@ -57,12 +53,12 @@ class PeakRSS:
 
     def _sample(self):
         while not self._stop.wait(0.05):
-            self.peak = max(self.peak, _rss_mb())
+            self.peak = max(self.peak, common.rss_mb())
 
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, _rss_mb())
+        self.peak = max(self.peak, common.rss_mb())
 
 
 def _eval_arrays(run_dir):
@@ -298,10 +294,11 @@ def main(argv=None) -> int:
             reading.append(f"stripped for TFLite-Micro, every model over 100 k parameters is at most {worst[8]} of its "
                            f"float32 file ({worst[0]}; target {TARGET_RATIO}); stripped for LiteRT at most "
                            f"{max(r[7] for r in over)}")
+    from deploy.tiling.deployment import MAC_RATE_SOURCE
+
     intro = (f"Tiling at {a.mcu_ram} B of arena on the runs' recorded test splits (8 images). A fresh run is "
              "`python train.py --model half_multiresunet --epochs 1` (CPU training is not bit-reproducible, so two such "
-             "runs can choose different halos). MCU latency: MACs of the tile model x tiles at 124 M MAC/s (Cortex-M7 at "
-             "216 MHz with CMSIS-NN, Lai et al. 2018). The new step's memory includes the TF converter's first load for "
+             f"runs can choose different halos). MCU latency: MACs of the tile model x tiles at {MAC_RATE_SOURCE}. The new step's memory includes the TF converter's first load for "
              "the smaller-model what-if (Quarter MultiResUNet converted at 32x32), which `python -m deploy` has loaded "
              "already.\n\n" + step_table +
              "\nThe whole command on the same runs (peak RSS of the process tree, sampled every 0.2 s):\n\n" + command_table +

@@ -179,6 +179,7 @@ def run(model, out_dir, *, train_pairs, eval_pairs, data_cfg: data.DataConfig, l
         atomic_write_text(out_dir / f"{stem}.json", json.dumps({"file": f"{stem}.onnx", "preprocessing": preprocessing,
                                                                 **report["onnx"]}, indent=2, default=str))
 
+    report["step_times"] = timer.summary()  # every step before this one (benchmarks/deploy_speed.py reads it)
     timer.begin("report")
     atomic_write_text(out_dir / "report.json", json.dumps(report, indent=2, default=str))
     atomic_write_text(out_dir / "report.md", markdown_report(report))

@@ -60,11 +60,16 @@ class StepTimer:
         entry["cpu_seconds"] += time.process_time() - cpu
         entry["peak_rss_mb"] = round(peak_rss_bytes() / 2**20)
 
+    def summary(self) -> dict:
+        """Ends the current step; {"steps": steps, "total_seconds", "peak_rss_mb"} (what report.json records)."""
+        self.end()
+        return {"steps": self.steps, "total_seconds": round(time.perf_counter() - self.start, 2),
+                "peak_rss_mb": round(peak_rss_bytes() / 2**20)}
+
     def line(self) -> str:
         """Ends the current step; `step times (wall s/CPU s/peak RSS MB): data 1.2/1.0/850, ...; total 80.3 s,
         peak RSS 1650 MB`."""
-        self.end()
-        parts = ", ".join(f"{name} {s['seconds']:.1f}/{s['cpu_seconds']:.1f}/{s['peak_rss_mb']}"
-                          for name, s in self.steps.items())
-        return (f"step times (wall s/CPU s/peak RSS MB): {parts}; total {time.perf_counter() - self.start:.1f} s, "
-                f"peak RSS {peak_rss_bytes() / 2**20:.0f} MB")
+        s = self.summary()
+        parts = ", ".join(f"{name} {t['seconds']:.1f}/{t['cpu_seconds']:.1f}/{t['peak_rss_mb']}"
+                          for name, t in s["steps"].items())
+        return f"step times (wall s/CPU s/peak RSS MB): {parts}; total {s['total_seconds']:.1f} s, peak RSS {s['peak_rss_mb']} MB"

@@ -133,7 +133,7 @@ def test_statistics_from_a_histogram_approximate_the_exact_ones():
     ("respath1_3_conv1x1_conv", ("respath1", "conv1x1")), ("stem_conv", ("stem", "conv")),
 ])
 def test_layer_names_map_to_stage_and_branch(name, place):
-    assert histograms.layer_place(name) == place
+    assert callbacks.layer_place(name) == place
 
 
 @pytest.mark.parametrize("model,collapsed,smaller", [

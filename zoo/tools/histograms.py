@@ -41,6 +41,8 @@ import zoo  # noqa: F401  (first: selects Keras 2 before TensorFlow loads)
 from zoo import quiet
 from zoo.cli import OneLineParser, add_output_flag
 from zoo.training.run import RunConfig
+# The registry and zoo.training.callbacks load TensorFlow: functions import them where used, so that the command
+# line answers --help and argument errors at once.
 
 LEGACY_KERNEL_TAG = re.compile(r"^(?P<layer>.+)/kernel_0/histogram$")  # Keras' own histogram_freq tags
 FEATURE_BRANCHES = {"m1", "m2", "m3", "conv1", "conv2", "conv1x1", "conv3x3", "conv"}  # all but the MRB shortcut
@@ -48,43 +50,6 @@ BRANCH_COLORS = {"m1": "#1f77b4", "m2": "#ff7f0e", "m3": "#2ca02c", "shortcut": 
                  "conv2": "#ff7f0e", "conv1x1": "#9467bd", "conv3x3": "#8c564b", "conv": "#333333"}
 _TRUNCATED_STD = 0.87962566103423978  # std of a unit normal truncated at +-2 (Keras' truncated_normal)
 MAX_RIDGES = 10
-
-
-# The model registry and the callbacks' stage rules load TensorFlow: imported on first use, so that the command
-# line answers --help and argument errors at once.
-def get_model_entry(*args, **kwargs):
-    """zoo.models.registry.get_model_entry."""
-    from zoo.models import registry
-
-    return registry.get_model_entry(*args, **kwargs)
-
-
-def group_order(*args, **kwargs):
-    """zoo.training.callbacks.group_order."""
-    from zoo.training import callbacks
-
-    return callbacks.group_order(*args, **kwargs)
-
-
-def layer_place(*args, **kwargs):
-    """zoo.training.callbacks.layer_place."""
-    from zoo.training import callbacks
-
-    return callbacks.layer_place(*args, **kwargs)
-
-
-def parse_histogram_description(*args, **kwargs):
-    """zoo.training.callbacks.parse_histogram_description."""
-    from zoo.training import callbacks
-
-    return callbacks.parse_histogram_description(*args, **kwargs)
-
-
-def stage_plans(*args, **kwargs):
-    """zoo.training.callbacks.stage_plans."""
-    from zoo.training import callbacks
-
-    return callbacks.stage_plans(*args, **kwargs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,6 +131,8 @@ class Kernel:
 
 def stage_plan(model: str):
     """The `Stages` of a registered model's entry, or None (unknown model, or no stage plan)."""
+    from zoo.training.callbacks import stage_plans
+
     return stage_plans().get(model)
 
 
@@ -182,6 +149,7 @@ def read_kernel_histograms(log_dir: Path) -> dict[str, list[tuple[int, np.ndarra
     """{layer: [(step, (bins, 3) array of left, right, count)]} for every conv kernel histogram: the stage-grouped
     tags `train.py` writes (`03_stage1/mrb_m2`, layer and weight in the description) and Keras' own
     `<layer>/kernel_0/histogram` tags of older runs."""
+    from zoo.training.callbacks import parse_histogram_description
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.util import tensor_util
 
@@ -292,6 +260,8 @@ def _grid(lo: float, hi: float) -> np.ndarray:
 def kernel_from(name: str, hists: list[tuple[int, np.ndarray]], weights: np.ndarray | None,
                 init: tuple[float, str] | None, criterion: Criterion) -> Kernel:
     """Statistics of one kernel over the recorded epochs, plus its final state (exact when `weights`)."""
+    from zoo.training.callbacks import layer_place
+
     group, branch = layer_place(name)
     if init is None:  # no initializer known: the first recorded histogram is the reference
         if not hists:
@@ -360,6 +330,8 @@ class Analysis:
 def infer_model(names: list[str]) -> str:
     """The registered model whose stage plan the conv layer names show (its stage numbers, by its rules), or
     "unknown"."""
+    from zoo.training.callbacks import stage_plans
+
     for model, plan in stage_plans().items():
         groups = {place[0] for n in names if (place := plan.place(n))}
         if {int(g[5:]) for g in groups if re.fullmatch(r"stage\d+", g)} == set(plan.numbers):
@@ -369,6 +341,8 @@ def infer_model(names: list[str]) -> str:
 
 def suggest(model: str, collapsed: set[int]) -> dict:
     """The smaller architecture paper 002 would derive from the collapsed stage numbers (the model entry's `stages`)."""
+    from zoo.models.registry import get_model_entry
+
     plan = stage_plan(model)
     if plan is None:
         return {"model": None, "text": f"`{model}` is not one of paper 002's models with a stage plan (`stages` of "
@@ -400,6 +374,8 @@ def suggest(model: str, collapsed: set[int]) -> dict:
 def analyze(run_dir, criterion: Criterion = Criterion(), *, use_checkpoint: bool = True) -> Analysis:
     """Analyse one run folder (one fold): histograms from `tb/train`, final weights from `last.keras`, the
     model from the run's record (config.json) when there is one."""
+    from zoo.training.callbacks import group_order
+
     run_dir = Path(run_dir)
     config = run_config(run_dir)
     hists = read_kernel_histograms(run_dir / "tb" / "train")
