@@ -155,6 +155,24 @@ def rss_mb(pid: int | str = "self") -> float | None:
         return None
 
 
+def tree_rss_mb(pid: int) -> float | None:
+    """Resident set size of a process and all its descendants now, in MB (Linux /proc); None when it is gone."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "pid (name)": state, ppid, ...
+            parents[int(stat.parent.name)] = int(fields[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    tree, grew = {pid}, True
+    while grew:
+        more = {child for child, parent in parents.items() if parent in tree} - tree
+        tree |= more
+        grew = bool(more)
+    sizes = {p: rss_mb(p) for p in tree}
+    return None if sizes[pid] is None else sum(v for v in sizes.values() if v)
+
+
 def new_figure(ncols: int = 1, width: float = 6.0, height: float = 4.0):
     """(figure, axes list) with the headless Agg backend."""
     import matplotlib

@@ -11,13 +11,16 @@ C array TFLite-Micro runs.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
+import threading
+from concurrent.futures import Future
 
 import numpy as np
 import tensorflow as tf
 
-from deploy import formats
+from deploy import calibration, formats
 
 MODES = tuple(formats.MODES)
 INT8_MODES = formats.INT8_MODES
@@ -47,7 +50,8 @@ def batch1_function(model):
     return fn.get_concrete_function(tf.TensorSpec(shape, tf.float32, name="image"))
 
 
-def to_tflite(model, mode: str, representative_data=None) -> bytes:
+def to_tflite(model, mode: str, representative_data=None, *, calibration_workers: int | None = None,
+              on_calibration=None) -> bytes:
     """Convert a Keras model to a TFLite flatbuffer.
 
     Args:
@@ -55,6 +59,10 @@ def to_tflite(model, mode: str, representative_data=None) -> bytes:
         mode: one of `MODES`.
         representative_data: for `int8` and `qat` (the converter insists on it for int8 I/O), an iterable of float32 arrays shaped like one input batch of 1,
             preprocessed exactly as in training (see `zoo.training.data`). Never random data.
+        calibration_workers: calibrate `int8` in this many child processes (`deploy.calibration`: the same
+            statistics, computed by LiteRT's build of the calibrator) instead of in this process; None: in this
+            process.
+        on_calibration: called (no arguments) when the converter starts reading `representative_data`.
     Raises:
         ValueError: unknown mode or missing calibration data. ConversionError: the converter failed.
     """
@@ -73,14 +81,46 @@ def to_tflite(model, mode: str, representative_data=None) -> bytes:
         conv.target_spec.supported_types = [tf.float16]
     if mode in INT8_MODES:
         samples = list(representative_data)
-        conv.representative_dataset = lambda: ([np.asarray(s, np.float32)] for s in samples)
+
+        def dataset():
+            if on_calibration is not None:
+                on_calibration()
+            for sample in samples:
+                yield [np.asarray(sample, np.float32)]
+
+        conv.representative_dataset = dataset
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         conv.inference_input_type = tf.int8
         conv.inference_output_type = tf.int8
+    workers = calibration.parallel_calibration(calibration_workers) if calibration_workers else contextlib.nullcontext()
     try:
-        return conv.convert()
+        with workers:
+            return conv.convert()
     except Exception as e:  # the converter raises many types; all become one line
         raise ConversionError(f"{model.name} -> {mode}: {_one_line_reason(e)}") from None
+
+
+def start_tflite(model, mode: str, representative_data, calibration_workers: int = 2) -> Future:
+    """`to_tflite(model, mode, representative_data, calibration_workers=...)` in a background thread; returns its
+    Future (bytes, or the ConversionError) once the converter has started calibrating.
+
+    By then the Keras tracing and graph conversion (Python, holding the interpreter lock) are done; what is left
+    is the calibration in child processes and the quantization, so the caller's next steps (e.g. QAT
+    fine-tuning) run meanwhile. The caller must not change `model` until the Future is done."""
+    future, calibrating = Future(), threading.Event()
+
+    def work():
+        try:
+            future.set_result(to_tflite(model, mode, representative_data, calibration_workers=calibration_workers,
+                                        on_calibration=calibrating.set))
+        except BaseException as e:  # noqa: BLE001 - handed to whoever asks for the result
+            future.set_exception(e)
+        finally:
+            calibrating.set()
+
+    threading.Thread(target=work, name=f"convert {mode}", daemon=True).start()
+    calibrating.wait()
+    return future
 
 
 class LiteRTModel:

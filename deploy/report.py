@@ -13,7 +13,8 @@ def markdown_report(report: dict) -> str:
     lines = [f"# {report['model']} at {h}x{w}x{c}: float vs compressed", "",
              f"Scores pooled over all pixels of {report['eval_images']} held-out images "
              f"({scored_from(report)}; threshold {report.get('threshold', 0.5)}). "
-             f"Latency: LiteRT, batch 1, {report['threads']} threads, median of 20 runs on this machine.", "",
+             f"Latency: LiteRT, batch 1, {report['threads']} threads, median of {report.get('latency_runs', 20)} runs "
+             "on this machine.", "",
              input_line(report.get("input_normalization")), "",
              "| variant | file | bytes | stripped bytes | gzip bytes | Dice | IoU | precision | recall | latency ms | TFLM arena | Edge TPU ops |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -38,7 +39,8 @@ def markdown_report(report: dict) -> str:
                          + (f" stripped ({t['unstripped_bytes']} B as converted)" if "unstripped_bytes" in t else "")
                          + f" (budget "
                          f"{t['flash_budget']}: {'fits' if t['fits_flash'] else 'does NOT fit'}), output vs LiteRT "
-                         f"reference kernels: {t['max_diff_vs_litert_ref']} steps.")
+                         f"reference kernels: {t['max_diff_vs_litert_ref']} steps"
+                         + (f" on {t['images']} image{'s' if t['images'] != 1 else ''}." if "images" in t else "."))
         if "edgetpu" in v:
             e = v["edgetpu"]
             lines.append(f"Edge TPU ({name}): {e['mapped']} of {e['ops']} ops known to map to the TPU, "
