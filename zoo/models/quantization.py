@@ -151,36 +151,45 @@ def calibrate_ranges(qat_model, batches) -> int:
     tfmot starts each range at [-6, 6] (an input's at [0, 0]) and moves it by 0.1 % per training step (EMA
     decay 0.999, fixed in `MovingAverageQuantizer`): an untrained QAT model is useless and a short fine-tune
     ends with ranges near [-6, 6]. Calibrated, QAT starts where PTQ is (kernel ranges are set from the
-    kernels too). Written here because tfmot has no calibration step.
+    kernels too). Written here because tfmot has no calibration step. The forward pass is one traced graph
+    whose quantizers widen their own range variables, so each batch costs about one inference.
     """
-    seen: dict[int, list] = {}  # id(min_var) -> [min_var, max_var, running min, running max]
+    seen: dict[int, tuple] = {}  # id(min_var) -> (min_var, max_var) of each activation quantizer
     quantizers = qk.quantizers
     original = {cls: cls.__call__ for cls in (quantizers.MovingAverageQuantizer, quantizers.AllValuesQuantizer,
                                               quantizers.LastValueQuantizer)}
 
-    def observe(self, inputs, training, weights, **kwargs):  # activation quantizers: record, pass float through
+    def observe(self, inputs, training, weights, **kwargs):  # activation quantizers: widen the range, pass float
         if self.per_axis or self.symmetric:
             base = next(cls for cls in original if isinstance(self, cls))  # also for subclasses
             return original[base](self, inputs, training, weights, **kwargs)
-        lo, hi = float(tf.reduce_min(inputs)), float(tf.reduce_max(inputs))
-        entry = seen.setdefault(id(weights["min_var"]), [weights["min_var"], weights["max_var"], 0.0, 0.0])
-        entry[2], entry[3] = min(entry[2], lo), max(entry[3], hi)  # 0 stays inside (TFLite needs it)
+        min_var, max_var = weights["min_var"], weights["max_var"]
+        seen.setdefault(id(min_var), (min_var, max_var))
+        min_var.assign(tf.minimum(min_var, tf.reduce_min(inputs)))
+        max_var.assign(tf.maximum(max_var, tf.reduce_max(inputs)))
         return inputs
 
     def set_from_kernel(self, inputs, training, weights, **kwargs):  # weight quantizers: range := kernel's range
         return original[quantizers.LastValueQuantizer](self, inputs, True, weights, **kwargs)
 
+    batches = [tf.convert_to_tensor(x) for x in batches]
+    if not batches:
+        return 0
+    forward = tf.function(lambda x: qat_model(x, training=False),
+                          input_signature=[tf.TensorSpec([None, *batches[0].shape[1:]], batches[0].dtype)])
     quantizers.MovingAverageQuantizer.__call__ = quantizers.AllValuesQuantizer.__call__ = observe
     quantizers.LastValueQuantizer.__call__ = set_from_kernel
     try:
-        for x in batches:
-            qat_model(x, training=False)
+        forward = forward.get_concrete_function()  # traced with the observing quantizers
     finally:
         for cls, call in original.items():
             cls.__call__ = call
-    for min_var, max_var, lo, hi in seen.values():
-        if hi - lo < 1e-6:  # a constant-zero tensor: keep a tiny valid range
-            hi = lo + 1e-3
-        min_var.assign(tf.fill(min_var.shape, lo))
-        max_var.assign(tf.fill(max_var.shape, hi))
+    for min_var, max_var in seen.values():  # 0 stays inside every range (TFLite needs it)
+        min_var.assign(tf.zeros_like(min_var))
+        max_var.assign(tf.zeros_like(max_var))
+    for x in batches:
+        forward(x)
+    for min_var, max_var in seen.values():
+        if float(tf.reduce_max(max_var - min_var)) < 1e-6:  # a constant-zero tensor: keep a tiny valid range
+            max_var.assign(min_var + 1e-3)
     return len(seen)
