@@ -98,16 +98,16 @@ def run(model, out_dir, *, train_pairs, eval_pairs, data_cfg: data.DataConfig, l
     float_prob = base.predict(x_eval, batch_size=4, verbose=0)
     report["variants"]["keras_float"] = {"scores": headline_scores(y_eval, float_prob)}
 
-    timer.begin("convert fp32")
-    converted: dict[str, bytes | None] = {"fp32": convert.to_tflite(base, "fp32"), **dict.fromkeys(options.quantize)}
+    converted: dict[str, bytes | None] = dict.fromkeys(("fp32", *options.quantize))  # the report's order
     int8 = None
     if "int8" in options.quantize:  # its calibration runs in child processes beside the steps below
         log("converting int8")
         timer.begin("convert int8")
-        int8 = convert.start_tflite(base, "int8", calibration, calibration_workers=options.threads)
-    for mode in options.quantize:
-        if mode == "int8":
-            continue
+        # Beside QAT (which keeps about 1.4 cores busy) one worker fills the idle core; alone, one per thread
+        workers = 1 if "qat" in options.quantize else options.threads
+        int8 = convert.start_tflite(base, "int8", calibration, calibration_workers=workers)
+    # QAT first: its training memory (the run's largest) then sits on fewer leftovers of the other conversions
+    for mode in [m for m in converted if m == "qat"] + [m for m in converted if m not in ("qat", "int8")]:
         log(f"converting {mode}")
         timer.begin("qat fine-tune" if mode == "qat" else f"convert {mode}")
         if mode == "qat":
@@ -115,7 +115,7 @@ def run(model, out_dir, *, train_pairs, eval_pairs, data_cfg: data.DataConfig, l
             if val_pairs:
                 images_val, y_val = data.load_arrays(val_pairs, data_cfg)
                 val_data = (data.normalize(images_val, data_cfg), y_val)
-            release_memory()  # the conversions' graphs, before the run's largest step
+            release_memory()  # what the steps before left, before the run's largest step
             micro = compress.memory_bounded_batch(base, options.qat_memory, options.finetune_batch_size)
             qat_model, report["qat"] = compress.quantization_aware(
                 base, train_ds, loss, epochs=options.finetune_epochs, lr=options.finetune_lr,
