@@ -7,6 +7,7 @@ Every benchmark imports this module first: it puts the project root on `sys.path
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import platform
@@ -23,6 +24,7 @@ if str(ROOT) not in sys.path:
 import zoo  # noqa: E402,F401  (selects Keras 2 before TensorFlow loads)
 import numpy as np  # noqa: E402
 
+from deploy.timing import cpu_model  # noqa: E402,F401  (also for the benchmarks)
 from zoo.files import atomic_path, atomic_write_text  # noqa: E402
 
 RESULTS_DIR = ROOT / "benchmarks" / "results"
@@ -33,17 +35,6 @@ BENCHMARKS = ("models", "input_pipeline", "accuracy", "scaling", "mcu_tiling", "
 
 class BenchmarkError(ValueError):
     """Bad input to a benchmark; the message is one line."""
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (Linux), else what `platform` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def versions() -> dict:
@@ -153,6 +144,17 @@ def rss_mb(pid: int | str = "self") -> float | None:
         return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
     except (OSError, ValueError, IndexError):
         return None
+
+
+def toy_run(folder: Path) -> Path:
+    """A run folder with a 32x32 Quarter MultiResUNet (random weights) on the bundled sample, for --toy."""
+    run_dir = folder / "toy_run"
+    run_dir.mkdir()
+    zoo.build_model("quarter_multiresunet", input_shape=(32, 32, 3)).save(run_dir / "best.keras")
+    (run_dir / "config.json").write_text(json.dumps({
+        "model": "quarter_multiresunet", "data": str(SAMPLE_DATA), "image_size": [32, 32], "loss": "bce",
+        "seed": 0, "val_fraction": 0.15, "test_fraction": 0.15}))
+    return run_dir
 
 
 def tree_rss_mb(pid: int) -> float | None:

@@ -70,19 +70,6 @@ def run_deploy(run_dir, flags, out_dir) -> dict:
             "command": cmd}
 
 
-def toy_run(folder: Path) -> Path:
-    """A run folder with a 32x32 Quarter MultiResUNet (random weights) on the bundled sample."""
-    import zoo
-
-    run_dir = folder / "toy_run"
-    run_dir.mkdir()
-    zoo.build_model("quarter_multiresunet", input_shape=(32, 32, 3)).save(run_dir / "best.keras")
-    (run_dir / "config.json").write_text(json.dumps({
-        "model": "quarter_multiresunet", "data": str(common.SAMPLE_DATA), "image_size": [32, 32], "loss": "bce",
-        "seed": 0, "val_fraction": 0.15, "test_fraction": 0.15}))
-    return run_dir
-
-
 def plot(result, rows, path) -> None:
     fig, (ax1, ax2) = common.new_figure(2, width=6.5)
     names, seconds = [r[0] for r in rows[:-1]], [r[1] for r in rows[:-1]]
@@ -114,7 +101,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         if a.toy:
-            run_dir = toy_run(tmp)
+            run_dir = common.toy_run(tmp)
             flags = ["--quantize", "int8,qat", "--targets", "tflite,tflm", "--finetune-epochs", "1"]
         elif not a.run:
             raise common.BenchmarkError("give a run folder (python train.py --model half_multiresunet makes one)")

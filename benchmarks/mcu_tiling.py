@@ -5,6 +5,7 @@ converted and stripped (`deploy.convert.strip`) against its float32 file.
     python benchmarks/mcu_tiling.py                       # trains the test run first (about 2 minutes)
     python benchmarks/mcu_tiling.py --run runs/<run> --sizes half_multiresunet efficientunetpp
     python benchmarks/mcu_tiling.py --skip-old            # the current algorithm only (the old one takes minutes)
+    python benchmarks/mcu_tiling.py --toy                 # the current algorithm on a 32x32 random-weight run (tests)
 
 Tiling: the run's best model, its INT8 file (calibrated on 64 training images, as `python -m deploy` does) and its
 recorded test split, at `--mcu-ram` (256K). Each algorithm runs in a fresh subprocess; wall time is the step
@@ -159,27 +160,15 @@ def _run_child(algorithm, run_dir, blob, mcu_ram, work: Path) -> dict:
 def end_to_end(run_dir, mcu_ram: int, quantize: str, targets: str, work: Path) -> dict:
     """`python -m deploy RUN --quantize ... --targets ... --mcu-ram ...` in a subprocess: wall time, the peak RSS of
     its process tree (sampled every 0.2 s) and the step that was running at the peak."""
-    import os
-
     cmd = [sys.executable, "-m", "deploy", str(run_dir), "--quantize", quantize, "--targets", targets, "--mcu-ram",
            str(mcu_ram), "--output", str(work / f"deploy_{quantize.replace(',', '_')}")]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=common.ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     state = {"step": "start", "peak": 0.0, "at": "start"}
 
-    def tree_rss() -> float:
-        total = 0
-        for d in os.listdir("/proc"):
-            try:
-                if d.isdigit() and (int(d) == proc.pid or int(Path(f"/proc/{d}/stat").read_text().split()[3]) == proc.pid):
-                    total += int(Path(f"/proc/{d}/statm").read_text().split()[1]) * 4096
-            except (OSError, ValueError, IndexError):
-                pass
-        return total / 2 ** 20
-
     def sample():
         while proc.poll() is None:
-            r = tree_rss()
+            r = common.tree_rss_mb(proc.pid) or 0.0
             if r > state["peak"]:
                 state["peak"], state["at"] = r, state["step"]
             time.sleep(0.2)
@@ -243,6 +232,8 @@ def main(argv=None) -> int:
     p.add_argument("--blob", help=argparse_hidden())
     a = p.parse_args(argv)
     common.set_tf_threads(a.threads)
+    if a.toy:  # the current algorithm on a 32x32 run with random weights, one small model's file sizes
+        a.skip_old, a.full, a.sizes = True, False, ["quarter_multiresunet"]
     if a.child:
         print(json.dumps(child(a.child, a.run[0], a.blob, a.mcu_ram, a.output)), flush=True)
         return 0
@@ -251,8 +242,11 @@ def main(argv=None) -> int:
         for k, run in enumerate(a.run):
             work = Path(tmp) / str(k)
             work.mkdir()
-            run_dir = _train_default_run(work / "runs") if run == "train" else Path(run)
-            label = "fresh 1-epoch run" if run == "train" else common.display_path(run_dir)
+            if a.toy:
+                run_dir, label = common.toy_run(work), "toy run (32x32, random weights)"
+            else:
+                run_dir = _train_default_run(work / "runs") if run == "train" else Path(run)
+                label = "fresh 1-epoch run" if run == "train" else common.display_path(run_dir)
             blob = prepare(run_dir, work)
             for algorithm in ("old", "new")[a.skip_old:]:
                 steps.append(_run_child(algorithm, run_dir, blob, a.mcu_ram, work) | {"run": label})
@@ -303,6 +297,8 @@ def main(argv=None) -> int:
              "already.\n\n" + step_table +
              "\nThe whole command on the same runs (peak RSS of the process tree, sampled every 0.2 s):\n\n" + command_table +
              ("\nINT8 file sizes (64x64, two bundled calibration images):\n\n" + size_table if size_table else ""))
+    if a.toy:
+        reading.append("toy run: a 32 px model with random weights; not a measurement")
     common.write_result(a.output, NAME, "MCU tiling step and INT8 flash size", argv, intro, "", "; ".join(reading) + ".",
                         a.threads)
     return 0

@@ -19,12 +19,12 @@ from __future__ import annotations
 import csv
 import json
 import os
-import platform
 import re
 import shutil
 from pathlib import Path
 
 from deploy.formats import variant_key
+from deploy.timing import cpu_model
 from zoo import quiet
 from zoo.cli import OneLineParser
 
@@ -33,16 +33,6 @@ SHIPPED = ROOT / "tflite_models"
 CARD_FILE = "card.json"
 FLOAT_SHIP_LIMIT = 1 << 20  # the fp32 .tflite ships too when smaller than this
 SCORE_KEYS = ("f1", "iou", "precision", "recall", "rw_f1", "rw_iou", "image_mean_f1")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def source_facts(dataset_dir: Path) -> dict:

@@ -1,14 +1,16 @@
 """Wall time, CPU time and peak resident memory of each step of a deployment (the closing `step times` line),
-and handing freed memory back to the system between steps."""
+handing freed memory back to the system between steps, and the CPU's name for the records that quote times."""
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import functools
 import gc
+import platform
 import resource
 import sys
 import time
+from pathlib import Path
 
 
 def peak_rss_bytes() -> int:
@@ -73,3 +75,14 @@ class StepTimer:
         parts = ", ".join(f"{name} {t['seconds']:.1f}/{t['cpu_seconds']:.1f}/{t['peak_rss_mb']}"
                           for name, t in s["steps"].items())
         return f"step times (wall s/CPU s/peak RSS MB): {parts}; total {s['total_seconds']:.1f} s, peak RSS {s['peak_rss_mb']} MB"
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else what `platform` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -89,6 +89,18 @@ def test_deploy_speed_toy(tmp_path):
     assert sum(float(r[1]) for r in rows[:-1]) == pytest.approx(float(rows[-1][1]), abs=2.0)  # rounded steps add up
 
 
+def test_mcu_tiling_toy(tmp_path):
+    """The current tiling step in a child process, the deploy command with --mcu-ram, and one model's INT8 file
+    sizes, on a 32x32 run."""
+    from benchmarks import mcu_tiling
+
+    (_, steps), (_, commands), (_, sizes) = run_toy(mcu_tiling, tmp_path)
+    assert [r[1] for r in steps] == ["new"]
+    assert_positive(steps, [2, 4])  # wall s, peak RSS MB
+    assert_positive(commands, [2, 4])
+    assert sizes[0][0] == "quarter_multiresunet" and 0 < float(sizes[0][6]) < 1  # INT8 / float32 file size
+
+
 @pytest.mark.slow
 def test_histogram_collapse_toy(tmp_path):
     """train.py, the stage analysis and --apply as subprocesses on a 32x32 run (every kernel flagged by the toy's

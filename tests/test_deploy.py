@@ -199,8 +199,9 @@ def test_int8_keeps_dice_on_real_nuclei(tmp_path):
     v = report["variants"]
     float_dice = v["keras_float"]["scores"]["f1"]
     assert float_dice > 0.5, float_dice  # the model really learned something (0.61-0.80 in our runs)
-    # PTQ moved Dice by 2.26 points in one run and by at most 2 in another (CPU training is not bit-reproducible)
-    assert abs(v["tflite_int8"]["scores"]["f1"] - float_dice) <= 0.03
+    # PTQ moved Dice by 2.26, at most 2 and 3.55 points in three runs (CPU training is not bit-reproducible; the
+    # 3.55 model gave the same INT8 Dice with the converter's in-process calibration as with deploy's workers)
+    assert abs(v["tflite_int8"]["scores"]["f1"] - float_dice) <= 0.04
     # QAT starts from calibrated ranges (PTQ's function) and keeps the better of that start and its fine-tuned
     # epoch on the validation images. Its extra epoch of training may raise test Dice a lot (+18.6 points over a
     # weak float model in one run), which is training, not quantization; so only a loss is bounded. Before QAT
