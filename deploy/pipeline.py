@@ -103,7 +103,7 @@ def run(model, out_dir, *, train_pairs, eval_pairs, data_cfg: data.DataConfig, l
     if "int8" in options.quantize:  # its calibration runs in child processes beside the steps below
         log("converting int8")
         timer.begin("convert int8")
-        # Beside QAT (which keeps about 1.4 cores busy) one worker fills the idle core; alone, one per thread
+        # Beside QAT one worker (at low priority) takes what the steps below leave idle; else one per thread
         workers = 1 if "qat" in options.quantize else options.threads
         int8 = convert.start_tflite(base, "int8", calibration, calibration_workers=workers)
     # QAT first: its training memory (the run's largest) then sits on fewer leftovers of the other conversions
@@ -131,12 +131,15 @@ def run(model, out_dir, *, train_pairs, eval_pairs, data_cfg: data.DataConfig, l
             release_memory()  # the QAT graph and its training state: the largest memory of the run
         else:
             converted[mode] = convert.to_tflite(base, mode)
-    if int8 is not None:
+    if int8 is not None and "qat" not in converted:  # the INT8 file is the firmware's model: needed now
         timer.begin("convert int8")  # waiting for the calibration that ran beside the steps above
         converted["int8"] = int8.result()
 
     preds = {"float": float_prob}
-    for mode, blob in converted.items():
+
+    def score(mode):
+        """Write the file of `mode`, score it, check it on TFLite-Micro and the Edge TPU, write its sidecar."""
+        blob = converted[mode]
         timer.begin(f"score {mode}")
         path = out_dir / formats.file_name(stem, mode)
         atomic_write_bytes(path, blob)
@@ -162,6 +165,10 @@ def run(model, out_dir, *, train_pairs, eval_pairs, data_cfg: data.DataConfig, l
             entry["edgetpu"] = edgetpu.check_static(blob) | edgetpu.compile_model(path, out_dir)
         atomic_write_text(path.with_suffix(".json"), json.dumps(entry, indent=2, default=str))
         report["variants"][formats.variant_key(mode)] = entry
+
+    for mode, blob in converted.items():
+        if blob is not None:  # all but a PTQ file still calibrating beside QAT: scored last
+            score(mode)
 
     int8_mode = "qat" if "qat" in converted else "int8" if "int8" in converted else None
     if int8_mode:
@@ -196,6 +203,13 @@ def run(model, out_dir, *, train_pairs, eval_pairs, data_cfg: data.DataConfig, l
         report["onnx"] = export.to_onnx(base, out_dir / f"{stem}.onnx", x_eval[:1])
         atomic_write_text(out_dir / f"{stem}.json", json.dumps({"file": f"{stem}.onnx", "preprocessing": preprocessing,
                                                                 **report["onnx"]}, indent=2, default=str))
+
+    if converted.get("int8") is None and int8 is not None:  # its calibration had every step above to finish in
+        timer.begin("convert int8")
+        converted["int8"] = int8.result()
+        score("int8")
+        report["variants"] = {key: report["variants"][key]  # the report's order: float, then as converted
+                              for key in ["keras_float", *map(formats.variant_key, converted)]}
 
     report["step_times"] = timer.summary()  # every step before this one (benchmarks/deploy_speed.py reads it)
     timer.begin("report")
