@@ -109,6 +109,9 @@ def main(argv=None) -> int:
             run_dir = Path(a.run)
             if not (run_dir / "config.json").is_file():
                 raise common.BenchmarkError(f"{run_dir}: not a train.py run folder (no config.json)")
+        cfg = json.loads((run_dir / "config.json").read_text())
+        described = (f"The run: {cfg['model']} at {'x'.join(map(str, cfg['image_size']))}, trained "
+                     f"{cfg.get('epochs', '?')} epochs on {Path(cfg['data']).name}.")
         result = run_deploy(run_dir, flags, tmp / "out")
     steps, wall, cpu = result["steps"], result["wall"], result["cpu"]
     step_cpu = sum(s["cpu_seconds"] for s in steps["steps"].values())
@@ -134,8 +137,9 @@ def main(argv=None) -> int:
              f"subprocess, one run; seconds per step from the command's own `step times` line (steps in the order "
              f"they ran), CPU seconds and peak RSS of the deploy process itself at the end of each step; the whole "
              f"command's CPU and peak also count its child processes (peak: sampled every 100 ms). INT8 calibration "
-             f"runs in worker processes beside the steps after `convert int8` (QAT fine-tuning when it is asked for): "
-             f"its wall time is inside theirs, its CPU time in the whole command's.")
+             f"runs in worker processes beside the steps after `convert int8` (with QAT: one worker at low priority, "
+             f"until `score int8` at the end): its wall time is inside theirs, its CPU time in the whole command's. "
+             + described)
     common.write_result(a.output, NAME, "Deployment: time per step and peak memory of python -m deploy", argv, intro,
                         common.markdown_table(HEADERS, rows), reading)
     return 0
