@@ -302,3 +302,13 @@ def test_plot_command_parses(capsys):
     with pytest.raises(SystemExit) as e:
         main(["--help"])
     assert e.value.code == 0 and "--mcu-ram" in capsys.readouterr().out
+
+
+def test_cli_names_the_floor_of_an_impossible_budget(capsys):
+    """`python -m deploy.tiling --mcu-ram 64`: each model gets one line with the floor of its smallest tile,
+    found from shapes, without converting anything."""
+    from deploy.tiling.__main__ import main
+
+    assert main(["--mcu-ram", "64", "--image-size", "64"]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if "does not fit" in ln]
+    assert len(lines) == 2 and all("needs more than" in ln and "B of tensor arena" in ln for ln in lines)

@@ -25,13 +25,18 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
 
     from deploy.convert import strip
-    from deploy.tiling.arena import arena_curve, plot_arena
+    from deploy.tiling.arena import BudgetError, arena_curve, check_budget, plot_arena
     from deploy.tiling.deployment import MAC_RATE_SOURCE, duration, model_fit
 
     curves = {}
     print(f"{a.image_size}x{a.image_size} images in {a.mcu_ram} B of TFLM arena; latency at {MAC_RATE_SOURCE}:")
     for name in a.models.split(","):
         model = zoo.build_model(name, input_shape=(a.image_size, a.image_size, 3))
+        try:
+            check_budget(model, a.mcu_ram)  # below the smallest tile's floor: say so without converting
+        except BudgetError as e:
+            print(f"{name}: does not fit: {e}")
+            continue
         fit = model_fit(model, (a.image_size,) * 2, a.mcu_ram, keep_bytes=bool(a.plot))
         side = fit["largest_fitting_tile"]
         if fit["mode"] == "exact":
