@@ -7,11 +7,12 @@
 Runs `python -m deploy RUN --quantize float16,dynamic,int8,qat --targets tflite,onnx,tflm,edgetpu --mcu-ram 256K`
 (the flags are options) in a subprocess writing to a temporary folder. Wall time is the whole command; its steps
 are `step_times` in its report.json (deploy/timing.py: wall and CPU seconds, peak RSS at each step's end), and
-"outside the steps" is the rest: imports, reading the run record, loading the model, writing the report, exiting. Peak
-memory is the larger of the biggest process's peak resident set size (the kernel's `RUSAGE_CHILDREN`
+"outside the steps" is the rest: imports, reading the run record, loading the model, writing the report, exiting.
+Peak memory is the larger of the biggest process's peak resident set size (the kernel's `RUSAGE_CHILDREN`
 high-water mark) and the most the command and its child processes (calibration workers, the TFLite-Micro arena
-probe) held together, sampled every 100 ms from /proc (the RSS curve in the plot). CPU seconds (user + system) are given too: on a shared
-machine they vary less with the load than wall time. Targets: <= 90 s and <= 2 GB for the default run on 2 cores.
+probe) held together, sampled every 100 ms from /proc (the RSS curve in the plot). CPU seconds (user + system)
+are given too: on a shared machine they vary less with the load than wall time. Targets: <= 90 s and <= 2 GB for
+the default run on 2 cores.
 """
 from __future__ import annotations
 
