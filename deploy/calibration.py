@@ -30,7 +30,8 @@ _WORKER = """
 import os
 import sys
 import numpy as np
-os.nice(10)  # the deploy process comes first: a worker takes the cores it leaves idle
+if hasattr(os, "nice"):
+    os.nice(10)  # the deploy process comes first: a worker takes the cores it leaves idle
 from ai_edge_litert import _pywrap_tensorflow_lite_calibration_wrapper as wrapper
 model_path, images_path, out_path = sys.argv[1:4]
 images = np.load(images_path)
