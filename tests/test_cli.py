@@ -7,20 +7,10 @@ import sys
 import pytest
 
 import train
+from benchmarks.cli_startup import COMMANDS  # every entry point, run from the project root
 from conftest import ROOT, SAMPLE_DATA
 from zoo import quiet
 from zoo.training import choices
-
-COMMANDS = {
-    "train.py": [str(ROOT / "train.py")],
-    "predict.py": [str(ROOT / "predict.py")],
-    "deploy": ["-m", "deploy"],
-    "zoo.tools.histograms": ["-m", "zoo.tools.histograms"],
-    "deploy.tiling": ["-m", "deploy.tiling"],
-    "deploy.model_card": ["-m", "deploy.model_card"],
-    "zoo.tools.grid": ["-m", "zoo.tools.grid"],
-    "zoo.tools.time_cell": ["-m", "zoo.tools.time_cell"],
-}
 
 
 def _run(args, timeout=120, cwd=ROOT):
