@@ -28,7 +28,9 @@ def markdown_report(report: dict) -> str:
     if "val_dice_per_epoch" in report.get("qat", {}):
         q = report["qat"]
         lines += ["", f"QAT fine-tuning: validation Dice per epoch {q['val_dice_per_epoch']} (epoch 0 = ranges "
-                      f"calibrated, not yet trained); kept epoch {q['kept_epoch']}."]
+                      f"calibrated, not yet trained); kept epoch {q['kept_epoch']}"
+                      + (f"; trained with {q['folded_batch_norms']} BatchNorm layers folded into their convolutions "
+                         "(frozen, as the INT8 file computes them)." if q.get("folded_batch_norms") else ".")]
     if "int8_dice_drop_points" in report:
         lines += ["", f"INT8 Dice minus float Dice: {-report['int8_dice_drop_points']:+.2f} points."]
     for name, v in report["variants"].items():

@@ -27,13 +27,18 @@ def _libc():
         return None
 
 
-def release_memory() -> None:
-    """Collect garbage and return the C heap's free pages to the system (glibc `malloc_trim`; elsewhere a no-op),
-    so the next step starts from what is still in use instead of the last step's high-water mark."""
-    gc.collect()
+def trim_heap() -> None:
+    """Return the C heap's free pages to the system (glibc `malloc_trim`; elsewhere a no-op), so what runs next
+    starts from what is still in use instead of the last step's high-water mark."""
     libc = _libc()
     if libc is not None and hasattr(libc, "malloc_trim"):
         libc.malloc_trim(0)
+
+
+def release_memory() -> None:
+    """Collect garbage (Python cycles holding large objects, e.g. a Keras graph), then `trim_heap`."""
+    gc.collect()
+    trim_heap()
 
 
 class StepTimer:
@@ -48,7 +53,10 @@ class StepTimer:
         self._current: tuple[str, float, float] | None = None
 
     def begin(self, name: str) -> None:
+        """End the current step and start `name` on a trimmed heap (`trim_heap`: freed pages of the steps
+        before go back to the system, so they do not add to this step's peak)."""
         self.end()
+        trim_heap()
         self._current = (name, time.perf_counter(), time.process_time())
 
     def end(self) -> None:

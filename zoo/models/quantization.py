@@ -8,6 +8,9 @@ Also here: `HardSwish` and `HardSigmoid`, MobileNetV3's activations as single la
 """
 from __future__ import annotations
 
+import copy
+
+import numpy as np
 import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 import tf_keras as keras
@@ -141,6 +144,73 @@ def quantize_model(model, scheme=None):
     with quantize_scope():
         annotated = annotate(model)
         return qk.quantize_apply(annotated, scheme) if scheme is not None else qk.quantize_apply(annotated)
+
+
+def _layer_refs(node_data):
+    """Every [layer name, node index, tensor index, ...] reference in a layer config's `inbound_nodes` entry."""
+    if isinstance(node_data, list) and len(node_data) >= 3 and isinstance(node_data[0], str) \
+            and isinstance(node_data[1], int):
+        yield node_data
+    elif isinstance(node_data, (list, tuple)):
+        for item in node_data:
+            yield from _layer_refs(item)
+    elif isinstance(node_data, dict):
+        for item in node_data.values():
+            yield from _layer_refs(item)
+
+
+def fold_batch_norm(model) -> tuple[keras.Model, int]:
+    """`model` with every BatchNormalization that follows a convolution folded into it (kernel scaled per output
+    channel, BN's shift as the bias), and how many were folded: the same function in inference mode, as the
+    TFLite converter computes it (Jacob et al. 2018, Sec. 3.2). QAT with frozen BatchNorm trains this form:
+    per-channel weight quantization of the folded kernel is what the INT8 file holds, and training needs
+    neither BN's activations nor its time. A BN is folded when its one input is a Conv2D or DepthwiseConv2D
+    without activation whose output feeds nothing else; every other layer is kept with its weights.
+    Written here because tfmot folds only through private experimental layers."""
+    cfg = copy.deepcopy(model.get_config())
+    by_name = {layer["config"]["name"]: layer for layer in cfg["layers"]}
+    consumers: dict[str, list[str]] = {}
+    for layer in cfg["layers"]:
+        for ref in _layer_refs(layer["inbound_nodes"]):
+            consumers.setdefault(ref[0], []).append(layer["config"]["name"])
+    for ref in _layer_refs(cfg["output_layers"]):
+        consumers.setdefault(ref[0], []).append(None)
+    folded = {}  # BN name -> conv name
+    for layer in cfg["layers"]:
+        refs = list(_layer_refs(layer["inbound_nodes"]))
+        if layer["class_name"] != "BatchNormalization" or len(refs) != 1:
+            continue
+        source = by_name[refs[0][0]]
+        bn = model.get_layer(layer["config"]["name"])
+        if (source["class_name"] in ("Conv2D", "DepthwiseConv2D") and source["config"]["activation"] == "linear"
+                and consumers[refs[0][0]] == [layer["config"]["name"]] and len(source["inbound_nodes"]) == 1
+                and bn.axis in ([3], [-1], 3, -1)):
+            folded[layer["config"]["name"]] = refs[0][0]
+    if not folded:
+        return model, 0
+    for conv in folded.values():
+        by_name[conv]["config"]["use_bias"] = True
+    cfg["layers"] = [layer for layer in cfg["layers"] if layer["config"]["name"] not in folded]
+    for ref in _layer_refs([layer["inbound_nodes"] for layer in cfg["layers"]] + [cfg["output_layers"]]):
+        ref[0] = folded.get(ref[0], ref[0])
+    with quantize_scope():
+        result = keras.Model.from_config(cfg)
+    bn_of = {conv: bn for bn, conv in folded.items()}
+    for layer in result.layers:
+        weights = model.get_layer(layer.name).get_weights()
+        if layer.name in bn_of:
+            bn = model.get_layer(bn_of[layer.name])
+            gamma = bn.gamma.numpy() if bn.scale else 1.0
+            beta = bn.beta.numpy() if bn.center else 0.0
+            scale = gamma / np.sqrt(bn.moving_variance.numpy() + bn.epsilon)
+            kernel, bias = weights[0], weights[1] if len(weights) > 1 else 0.0
+            if isinstance(layer, keras.layers.DepthwiseConv2D):  # output channel c * multiplier + m
+                kernel = kernel * scale.reshape(kernel.shape[2], kernel.shape[3])
+            else:
+                kernel = kernel * scale
+            weights = [kernel, (bias - bn.moving_mean.numpy()) * scale + beta]
+        layer.set_weights(weights)
+    return result, len(folded)
 
 
 def calibrate_ranges(qat_model, batches) -> int:
