@@ -140,7 +140,8 @@ def quantization_aware(model, train_ds, loss, *, epochs=2, lr=1e-4, optimizer="a
 def activation_bytes(model) -> int:
     """Bytes of every layer's float32 output for one example: about what training keeps per image for the
     backward pass (574 MB for Half MultiResUNet at 256x256, where QAT training measured about 590 MB per image);
-    an upper bound for QAT with BatchNorm folded (`fold_batch_norm`), which measured about 430 MB."""
+    an upper bound for QAT with BatchNorm folded (`fold_batch_norm`), whose training peak measured 40 % lower
+    (0.43 instead of 0.72 GB above where it started, same model, one image per step)."""
     total = 0
     for layer in model.layers:
         shapes = layer.output_shape if isinstance(layer.output_shape, list) else [layer.output_shape]
