@@ -101,13 +101,16 @@ def compress_and_score(a, model, train_pairs, test_pairs, cfg, loss, quantize) -
 
 
 def finetuned_float_dice(a, model, train_pairs, test_pairs, cfg, loss) -> float:
-    """Dice of the float model fine-tuned as QAT is (same pairs, epochs and lr, no fake quantization): the
-    reference that separates QAT's quantization error from its extra training."""
+    """Dice of the float model fine-tuned as QAT is (same pairs, epochs, lr, micro-batches and frozen BatchNorm,
+    no fake quantization): the reference that separates QAT's quantization error from its extra training."""
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     pairs = train_pairs[:a.qat_images]
-    ds = data.make_dataset(pairs, cfg, batch_size=min(8, len(pairs)), shuffle=True)  # as deploy.pipeline.run's QAT
-    compress.fine_tune(copy, ds, a.qat_epochs, loss, options.DeployOptions.finetune_lr)
+    settings = options.DeployOptions()
+    batch = min(settings.finetune_batch_size, len(pairs))
+    ds = data.make_dataset(pairs, cfg, batch_size=batch, shuffle=True)  # as deploy.pipeline.run's QAT
+    compress.accumulate_fine_tune(copy, ds, a.qat_epochs, loss, settings.finetune_lr,
+                                  micro_batch=compress.memory_bounded_batch(copy, settings.qat_memory, batch))
     x, y = data.load_arrays(test_pairs, cfg)
     return pipeline.headline_scores(y, copy.predict(x, batch_size=4, verbose=0))["f1"]
 

@@ -166,7 +166,7 @@ def fold_batch_norm(model) -> tuple[keras.Model, int]:
     per-channel weight quantization of the folded kernel is what the INT8 file holds, and training needs
     neither BN's activations nor its time. A BN is folded when its one input is a Conv2D or DepthwiseConv2D
     without activation whose output feeds nothing else; every other layer is kept with its weights.
-    Written here because tfmot folds only through private experimental layers."""
+    Written here because tfmot has no BatchNorm folding (its 8-bit scheme trains BN as a separate layer)."""
     cfg = copy.deepcopy(model.get_config())
     by_name = {layer["config"]["name"]: layer for layer in cfg["layers"]}
     consumers: dict[str, list[str]] = {}
