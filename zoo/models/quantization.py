@@ -4,7 +4,8 @@ tfmot's 8-bit registry refuses `Multiply` (squeeze-excite gates), `Average` and 
 hard-swish). For each such layer class we register a `QuantizeConfig` here, and `quantize_model`
 annotates the model with them before `quantize_apply`, so callers never handle the difference.
 Add a layer type: write (or reuse) a config and add one line to `CUSTOM_QUANTIZE_CONFIGS`.
-Also here: `HardSwish` and `HardSigmoid`, MobileNetV3's activations as single layers (output-quantized).
+Also here: `HardSwish` and `HardSigmoid`, MobileNetV3's activations as single layers (output-quantized);
+`fold_batch_norm`, the model QAT trains when BatchNorm is frozen; `calibrate_ranges`, QAT's starting ranges.
 """
 from __future__ import annotations
 
