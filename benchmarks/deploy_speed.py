@@ -104,15 +104,19 @@ def main(argv=None) -> int:
         if a.toy:
             run_dir = common.toy_run(tmp)
             flags = ["--quantize", "int8,qat", "--targets", "tflite,tflm", "--finetune-epochs", "1"]
+            described = "The run: a 32x32 Quarter MultiResUNet with random weights (toy)."
         elif not a.run:
             raise common.BenchmarkError("give a run folder (python train.py --model half_multiresunet makes one)")
         else:
+            from zoo.training.run import RunConfig, RunError
+
             run_dir = Path(a.run)
-            if not (run_dir / "config.json").is_file():
-                raise common.BenchmarkError(f"{run_dir}: not a train.py run folder (no config.json)")
-        cfg = json.loads((run_dir / "config.json").read_text())
-        described = (f"The run: {cfg['model']} at {'x'.join(map(str, cfg['image_size']))}, trained "
-                     f"{cfg.get('epochs', '?')} epochs on {Path(cfg['data']).name}.")
+            try:
+                cfg = RunConfig.from_json(run_dir / "config.json")  # the run's record, as deploy reads it
+            except RunError as e:
+                raise common.BenchmarkError(str(e)) from None
+            described = (f"The run: {cfg.model} at {'x'.join(map(str, cfg.image_size))}, trained {cfg.epochs} "
+                         f"epochs on {Path(cfg.data).name}.")
         result = run_deploy(run_dir, flags, tmp / "out")
     steps, wall, cpu = result["steps"], result["wall"], result["cpu"]
     step_cpu = sum(s["cpu_seconds"] for s in steps["steps"].values())
